@@ -1,0 +1,1 @@
+"""Entry points and platform adapters: HTTP server, Slack, command line."""

@@ -1,0 +1,137 @@
+"""The `icx` command."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from core.config import Config, ConfigError, load_company, load_settings
+from core.i18n import translator
+
+
+def _config() -> Config:
+    settings = load_settings()
+    return Config(settings, load_company(settings.icx_config))
+
+
+def _serve(_: argparse.Namespace) -> None:
+    from bots.runtime import Runtime
+    from bots.server import serve_forever
+
+    config = _config()
+    settings = config.settings
+
+    async def main() -> None:
+        await serve_forever(Runtime(config), settings.host, settings.port)
+
+    asyncio.run(main())
+
+
+def _db(args: argparse.Namespace) -> None:
+    from storage.db import Database
+    from storage.migrate import schema_state, upgrade
+
+    settings = load_settings()
+
+    async def main() -> None:
+        db = Database(settings.database_url)
+        try:
+            if args.action == "upgrade":
+                await upgrade(db.engine)
+            state = await schema_state(db.engine)
+            verdict = "up to date" if state.up_to_date else "out of date: run icx db upgrade"
+            print(f"database {db.engine.url.render_as_string(hide_password=True)}")
+            print(f"schema revision {state.current or 'none'} (latest {state.head}): {verdict}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+def _score(args: argparse.Namespace) -> None:
+    from core import score_command
+    from core.context import Icx
+    from core.identity import Keyer
+    from storage.db import Database
+
+    config = _config()
+    text = " ".join(args.department)
+    if args.days is not None:
+        text += f" {args.days}d"
+    elif args.period:
+        text += f" {args.period}"
+
+    async def main() -> None:
+        db = Database(config.settings.database_url)
+        # Scores need no secret: they never look at who answered.
+        icx = Icx(config.company, db, Keyer("scores-read-no-identities"))
+        try:
+            answer = await score_command.answer(icx, text, translator(args.locale))
+        finally:
+            await db.dispose()
+        print(answer.title)
+        print("=" * len(answer.title))
+        for line in answer.lines:
+            if line:
+                print(line)
+        if answer.footnote:
+            print(f"\n{answer.footnote}")
+
+    asyncio.run(main())
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from bots.demo.run import run_demo
+
+    asyncio.run(run_demo(args.database_url, locale=args.locale))
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="icx", description="Internal customer experience bot.")
+    main.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = main.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the bot: Slack, intake API, background jobs")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "status"])
+    db.set_defaults(run=_db)
+
+    score = commands.add_parser("score", help="print a department's scores, like /icx-score")
+    score.add_argument("department", nargs="*", help="department key, name or alias; none: all")
+    group = score.add_mutually_exclusive_group()
+    group.add_argument("--days", type=int, help="rolling window in days (default 30)")
+    group.add_argument("--period", help="7d, 30d, 90d or quarter")
+    score.add_argument("--locale", default="en", help="en or zh_Hans")
+    score.set_defaults(run=_score)
+
+    demo = commands.add_parser("demo", help="an example company end to end, no Slack needed")
+    demo.add_argument(
+        "--database-url",
+        default="sqlite:///icx-demo.db",
+        help="where the demo writes (recreated each run; default ./icx-demo.db)",
+    )
+    demo.add_argument("--locale", default="en", help="en or zh_Hans")
+    demo.set_defaults(run=_demo)
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.run(args)
+    except ConfigError as error:
+        print(f"icx: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Assembling a running icx from its configuration: database, core, Slack, background work."""
+
+import logging
+from dataclasses import dataclass
+
+from bots.slack.app import SlackBot
+from bots.tasks import BackgroundTasks
+from core.clock import Clock, utcnow
+from core.config import Config, ConfigError, require
+from core.context import Icx
+from core.housekeeping import Housekeeper
+from core.identity import Keyer
+from core.outbox import Outbox
+from core.ports import Messenger
+from storage.db import Database
+from storage.migrate import schema_state
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutOfDate(ConfigError):
+    pass
+
+
+@dataclass
+class RuntimeOptions:
+    clock: Clock = utcnow
+    housekeeping_every: float = 300.0
+    background: bool = True  # outbox and housekeeping loops (tests may drive them by hand)
+
+
+class Runtime:
+    def __init__(self, config: Config, options: RuntimeOptions | None = None) -> None:
+        self.config = config
+        self.options = options or RuntimeOptions()
+        settings = config.settings
+        require(settings, "icx_secret_key", "icx_api_token", purpose="icx serve")
+        if not settings.slack_enabled:
+            raise ConfigError(
+                "icx serve needs a chat platform: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                "(or SLACK_APP_TOKEN for Socket Mode)."
+            )
+        if settings.slack_app_token is None:
+            require(settings, "slack_signing_secret", purpose="Slack over HTTP")
+        assert settings.icx_secret_key is not None and settings.slack_bot_token is not None
+        try:
+            keyer = Keyer(settings.icx_secret_key.get_secret_value())
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.db = Database(settings.database_url)
+        self.icx = Icx(config.company, self.db, keyer, clock=self.options.clock)
+        self.tasks = BackgroundTasks()
+        secret = settings.slack_signing_secret
+        self.slack = SlackBot(
+            self.icx,
+            bot_token=settings.slack_bot_token.get_secret_value(),
+            signing_secret=secret.get_secret_value() if secret else "",
+            api_url=settings.slack_api_url,
+            tasks=self.tasks,
+        )
+        self.icx.directories["slack"] = self.slack.directory
+        messengers: dict[str, Messenger] = {"slack": self.slack.messenger}
+        self.outbox = Outbox(self.icx, messengers)
+        self.icx.on_prompt_scheduled = self.outbox.wake
+        self.housekeeper = Housekeeper(self.icx, every=self.options.housekeeping_every)
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.config.settings.slack_app_token is not None
+
+    async def start(self) -> None:
+        state = await schema_state(self.db.engine)
+        if not state.up_to_date:
+            await self.db.dispose()
+            raise SchemaOutOfDate(
+                f"the database schema is at revision {state.current or 'none (empty database)'}, "
+                f"this version of icx needs {state.head}. Run: icx db upgrade"
+            )
+        app_token = self.config.settings.slack_app_token
+        await self.slack.start(app_token.get_secret_value() if app_token else None)
+        if self.options.background:
+            self.outbox.start()
+            self.housekeeper.start()
+
+    async def stop(self) -> None:
+        await self.outbox.stop()
+        await self.housekeeper.stop()
+        await self.tasks.drain()
+        await self.slack.stop()
+        await self.db.dispose()

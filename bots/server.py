@@ -1,0 +1,68 @@
+"""The one HTTP server of `icx serve`: Slack, the intake API and health."""
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bots.intake_api import handle_intake
+from bots.runtime import Runtime
+from bots.slack.adapter import MAX_BODY
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    settings = runtime.config.settings
+    token = settings.icx_api_token
+    assert token is not None
+
+    async def intake(request: web.Request) -> web.Response:
+        return await handle_intake(request, runtime.icx, token.get_secret_value())
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_post("/api/v1/interactions", intake)
+    app.router.add_get("/healthz", health)
+    if not runtime.socket_mode:
+        app.router.add_post("/slack/events", runtime.slack.http_handler())
+    return app
+
+
+@dataclass
+class RunningServer:
+    runtime: Runtime
+    runner: web.AppRunner
+    url: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.runtime.stop()
+
+
+async def start_server(runtime: Runtime, host: str, port: int) -> RunningServer:
+    await runtime.start()
+    runner = web.AppRunner(create_app(runtime), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0]
+    return RunningServer(runtime, runner, f"http://{bound[0]}:{bound[1]}")
+
+
+async def serve_forever(runtime: Runtime, host: str, port: int) -> None:
+    server = await start_server(runtime, host, port)
+    log.info("icx listening on %s", server.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await server.stop()

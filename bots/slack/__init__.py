@@ -1,0 +1,1 @@
+"""Slack adapter: translates Slack payloads into core calls and core results into Block Kit."""

@@ -1,0 +1,266 @@
+"""The Bolt app: which Slack action calls which core operation, and what is shown after."""
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack import blocks
+from bots.slack.adapter import handle_slack_request
+from bots.slack.directory import SlackDirectory
+from bots.slack.messenger import SlackMessenger
+from bots.tasks import BackgroundTasks
+from core import prompt_text as words
+from core import score_command
+from core.answers import Answers, Tap, TapOutcome, TapResult
+from core.context import Icx
+from core.i18n import Translator, negotiate, translator
+from core.ports import DirectoryUnavailable
+
+log = logging.getLogger(__name__)
+LOCALE_LOOKUP_SECONDS = 1.0
+
+
+class SlackSetupError(Exception):
+    pass
+
+
+class SlackBot:
+    """Listeners for prompts (taps, reasons, comment form, snooze) and /icx-score."""
+
+    def __init__(
+        self,
+        icx: Icx,
+        *,
+        bot_token: str,
+        signing_secret: str,
+        api_url: str,
+        tasks: BackgroundTasks,
+    ) -> None:
+        self.icx = icx
+        client = AsyncWebClient(token=bot_token, base_url=api_url)
+        self.client = client
+        self._socket_mode: AsyncSocketModeHandler | None = None
+        self._signing_secret = signing_secret
+        self.directory = SlackDirectory(client)
+        self.messenger = SlackMessenger(client)
+        self.answers = Answers(icx)
+        self._tasks = tasks
+        self._identity: AuthorizeResult | None = None
+        self._identity_lock = asyncio.Lock()
+        # Taps are committed inside the listener, before the HTTP answer: the answer is saved
+        # when Slack hears "ok", and the inline runner acknowledges faster than the default one.
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=True,
+            authorize=self._authorizer(),
+        )
+        self._register()
+
+    async def identify(self) -> AuthorizeResult:
+        """One auth.test for the process, instead of one per concurrent request on a cold start."""
+        async with self._identity_lock:
+            if self._identity is None:
+                try:
+                    auth = await self.client.auth_test()
+                except Exception as error:
+                    raise SlackSetupError(
+                        f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token "
+                        "from the app's OAuth & Permissions page"
+                    ) from error
+                self._identity = AuthorizeResult(
+                    enterprise_id=auth.get("enterprise_id"),
+                    team_id=auth.get("team_id"),
+                    bot_user_id=auth.get("user_id"),
+                    bot_id=auth.get("bot_id"),
+                    bot_token=self.client.token,
+                )
+            return self._identity
+
+    async def start(self, app_token: str | None = None) -> None:
+        """Opens one HTTP session for all Web API calls, checks the token, and connects over
+        Socket Mode when an app token is given."""
+        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await self.identify()
+        if app_token is not None:
+            self._socket_mode = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+            await self._socket_mode.connect_async()
+
+    async def stop(self) -> None:
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+            self._socket_mode = None
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
+
+    def http_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
+        verifier = SignatureVerifier(self._signing_secret)
+
+        async def handle(request: web.Request) -> web.Response:
+            return await handle_slack_request(request, self.app, verifier)
+
+        return handle
+
+    def _authorizer(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        # Bolt passes arguments by parameter name, so this must be a plain function.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self.identify()
+
+        return authorize
+
+    def _register(self) -> None:
+        app = self.app
+        app.action(re.compile(r"^icx_csat_[1-5]$"))(self._on_satisfaction)
+        app.action(re.compile(r"^icx_ces_[1-7]$"))(self._on_effort)
+        app.action("icx_reasons")(self._on_reasons)
+        app.action("icx_comment")(self._on_comment_button)
+        app.action("icx_snooze")(self._on_snooze)
+        app.view(blocks.COMMENT_MODAL)(self._on_comment_submitted)
+        app.command("/icx-score")(self._on_score)
+        # Last: any other button (an old message, a forged payload) is acknowledged and explained.
+        app.action(re.compile(".*"))(self._on_unknown_action)
+
+    # --- taps -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _tap(body: dict[str, Any], prompt_id: str) -> Tap:
+        container = body.get("container") or {}
+        return Tap(
+            platform="slack",
+            user_id=body["user"]["id"],
+            prompt_id=prompt_id,
+            channel_id=container.get("channel_id"),
+            message_ts=container.get("message_ts"),
+        )
+
+    async def _on_satisfaction(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        tap = self._tap(body, action.get("value", ""))
+        outcome = await self.answers.satisfaction(tap, int(action["action_id"].rsplit("_", 1)[1]))
+        await ack()
+        self._show(outcome, tap, respond)
+
+    async def _on_effort(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        tap = self._tap(body, action.get("value", ""))
+        outcome = await self.answers.effort(tap, int(action["action_id"].rsplit("_", 1)[1]))
+        await ack()
+        self._show(outcome, tap, respond)
+
+    async def _on_reasons(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        tap = self._tap(body, str(action.get("block_id", "")).partition(":")[2])
+        chosen = [o["value"] for o in action.get("selected_options") or []]
+        outcome = await self.answers.reasons(tap, chosen)
+        await ack()
+        self._show(outcome, tap, respond)
+
+    async def _on_snooze(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        tap = self._tap(body, action.get("value", ""))
+        outcome = await self.answers.snooze(tap)
+        await ack()
+        self._show(outcome, tap, respond)
+
+    async def _on_comment_button(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        tap = self._tap(body, action.get("value", ""))
+        outcome = await self.answers.current(tap)
+        await ack()
+        if outcome.state is None or not (tap.channel_id and tap.message_ts):
+            self._tasks.spawn(self._explain(outcome, tap.user_id, respond))
+            return
+        t = translator(outcome.state.locale)
+        modal = blocks.comment_modal(outcome.state, tap.channel_id, tap.message_ts, t)
+        self._tasks.spawn(self.messenger.open_modal(body["trigger_id"], modal))
+
+    async def _on_comment_submitted(
+        self, ack: Any, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            values = view["state"]["values"]
+            comment = values["comment"]["comment"].get("value")
+            flags = {o["value"] for o in values["flags"]["flags"].get("selected_options") or []}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            await ack(response_action="errors", errors={"comment": "Malformed form."})
+            return
+        tap = Tap(
+            "slack",
+            body["user"]["id"],
+            str(meta.get("prompt_id", "")),
+            meta.get("channel"),
+            meta.get("ts"),
+        )
+        outcome = await self.answers.details(
+            tap, comment, "external_customer" in flags, "contact_consent" in flags
+        )
+        if not outcome.recorded:
+            t = await self._translator_for(tap.user_id)
+            await ack(
+                response_action="errors", errors={"comment": words.refusal(outcome.result, t)}
+            )
+            return
+        await ack()
+        self._show(outcome, tap, respond=None)
+
+    async def _on_unknown_action(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        log.info("ignored an unknown Slack action")
+        self._tasks.spawn(self._explain(TapOutcome(TapResult.UNKNOWN), body["user"]["id"], respond))
+
+    def _show(self, outcome: TapOutcome, tap: Tap, respond: Any) -> None:
+        """After the ack: redraw the message with what is now recorded, or explain a refusal."""
+        state = outcome.state
+        if state is None:
+            self._tasks.spawn(self._explain(outcome, tap.user_id, respond))
+            return
+        if tap.channel_id and tap.message_ts:
+            t = translator(state.locale)
+            self._tasks.spawn(
+                self.messenger.redraw(
+                    tap.channel_id,
+                    tap.message_ts,
+                    blocks.blocks_for(state, t),
+                    words.thank_you(state, t),
+                )
+            )
+
+    async def _explain(self, outcome: TapOutcome, user_id: str, respond: Any) -> None:
+        if respond is None:
+            return
+        t = await self._translator_for(user_id)
+        await respond(
+            text=words.refusal(outcome.result, t), response_type="ephemeral", replace_original=False
+        )
+
+    # --- commands ---------------------------------------------------------------------------
+
+    async def _on_score(self, ack: Any, command: dict[str, Any]) -> None:
+        t = await self._translator_for(command.get("user_id", ""))
+        answer = await score_command.answer(self.icx, command.get("text") or "", t)
+        await ack(response_type="ephemeral", text=answer.title, blocks=blocks.score_blocks(answer))
+
+    async def _translator_for(self, user_id: str) -> Translator:
+        try:
+            person = await asyncio.wait_for(self.directory.by_id(user_id), LOCALE_LOOKUP_SECONDS)
+        except (DirectoryUnavailable, TimeoutError):
+            person = None
+        return translator(negotiate(person.locale if person else None))

@@ -1,0 +1,203 @@
+"""Block Kit for each stage of a prompt, the comment modal, and score answers."""
+
+import json
+from typing import Any
+
+from core import prompt_text as words
+from core.answers import PromptState
+from core.departments import Department, Service
+from core.i18n import Translator
+from core.prompt_text import Option
+from core.score_text import ScoreText
+
+Block = dict[str, Any]
+COMMENT_MODAL = "icx_comment_modal"
+
+
+def mention(provider: str | None) -> str | None:
+    """slack:U123 becomes a mention; anything else (an email) is shown as it is."""
+    if provider and provider.startswith("slack:"):
+        return f"<@{provider.removeprefix('slack:')}>"
+    return provider
+
+
+def _text(text: str) -> Block:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _section(markdown: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown}}
+
+
+def _context(markdown: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": markdown}]}
+
+
+def _buttons(prompt_id: str, prefix: str, options: list[Option], chosen: int | None) -> Block:
+    elements = []
+    for option in options:
+        button: Block = {
+            "type": "button",
+            "action_id": f"{prefix}_{option.value}",
+            "text": _text(option.label),
+            "value": prompt_id,
+        }
+        if option.value == chosen:
+            button["style"] = "primary"
+        elements.append(button)
+    return {"type": "actions", "block_id": f"{prefix}:{prompt_id}", "elements": elements}
+
+
+def _snooze(prompt_id: str, t: Translator) -> Block:
+    return {
+        "type": "actions",
+        "block_id": f"icx_more:{prompt_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "icx_snooze",
+                "text": _text(words.snooze_button(t)),
+                "value": prompt_id,
+            }
+        ],
+    }
+
+
+def satisfaction_blocks(
+    prompt_id: str,
+    department: Department,
+    service: Service | None,
+    provider: str | None,
+    t: Translator,
+    chosen: int | None = None,
+) -> list[Block]:
+    return [
+        _section(words.intro(department, service, mention(provider), t)),
+        _section(f"*{words.satisfaction_question(department, service, t)}*"),
+        _buttons(prompt_id, "icx_csat", words.satisfaction_options(t), chosen),
+        _snooze(prompt_id, t),
+    ]
+
+
+def effort_blocks(state: PromptState, t: Translator) -> list[Block]:
+    return [
+        _context(words.recorded_satisfaction(state, t)),
+        _section(f"*“{words.effort_statement(state.department, t)}”*\n{words.effort_question(t)}"),
+        _buttons(state.prompt_id, "icx_ces", words.effort_options(t), state.effort),
+        _snooze(state.prompt_id, t),
+    ]
+
+
+def thanks_blocks(state: PromptState, t: Translator) -> list[Block]:
+    reasons = [
+        {"text": _text(words.reason_name(r, t)), "value": r.key}
+        for r in state.department.effective_reasons
+    ]
+    select: Block = {
+        "type": "multi_static_select",
+        "action_id": "icx_reasons",
+        "placeholder": _text(words.reasons_label(t)),
+        "options": reasons,
+    }
+    chosen = [o for o in reasons if o["value"] in state.reasons]
+    if chosen:
+        select["initial_options"] = chosen
+    blocks = [
+        _section(f"*{words.thank_you(state, t)}*"),
+        _context(words.answer_summary(state, t)),
+        {
+            "type": "section",
+            "block_id": f"icx_reasons:{state.prompt_id}",
+            "text": {"type": "mrkdwn", "text": words.reasons_label(t)},
+            "accessory": select,
+        },
+        {
+            "type": "actions",
+            "block_id": f"icx_more:{state.prompt_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "icx_comment",
+                    "text": _text(words.comment_button(t)),
+                    "value": state.prompt_id,
+                },
+                {
+                    "type": "button",
+                    "action_id": "icx_snooze",
+                    "text": _text(words.snooze_button(t)),
+                    "value": state.prompt_id,
+                },
+            ],
+        },
+    ]
+    return blocks
+
+
+def blocks_for(state: PromptState, t: Translator) -> list[Block]:
+    """The stage that follows from what is recorded so far."""
+    if state.satisfaction is None:
+        blocks = satisfaction_blocks(state.prompt_id, state.department, state.service, None, t)
+    elif state.effort is None:
+        blocks = effort_blocks(state, t)
+    else:
+        blocks = thanks_blocks(state, t)
+    if state.snoozed_until is not None:
+        blocks.append(_context(words.snoozed(state.snoozed_until, t)))
+    return blocks
+
+
+def comment_modal(state: PromptState, channel_id: str, message_ts: str, t: Translator) -> Block:
+    form = words.comment_form(t)
+    comment: Block = {
+        "type": "plain_text_input",
+        "action_id": "comment",
+        "multiline": True,
+        "max_length": 3000,
+    }
+    if state.comment:
+        comment["initial_value"] = state.comment
+    options = [
+        {"text": _text(form.external_label), "value": "external_customer"},
+        {"text": _text(form.contact_label), "value": "contact_consent"},
+    ]
+    checkboxes: Block = {"type": "checkboxes", "action_id": "flags", "options": options}
+    ticked = [o for o in options if getattr(state, o["value"])]
+    if ticked:
+        checkboxes["initial_options"] = ticked
+    return {
+        "type": "modal",
+        "callback_id": COMMENT_MODAL,
+        "private_metadata": json.dumps(
+            {"prompt_id": state.prompt_id, "channel": channel_id, "ts": message_ts}
+        ),
+        "title": _text(form.title[:24]),
+        "submit": _text(form.submit),
+        "close": _text(form.cancel),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "comment",
+                "optional": True,
+                "label": _text(form.comment_label),
+                "hint": _text(form.comment_hint),
+                "element": comment,
+            },
+            {
+                "type": "input",
+                "block_id": "flags",
+                "optional": True,
+                "label": _text(form.title),
+                "element": checkboxes,
+            },
+        ],
+    }
+
+
+def score_blocks(text: ScoreText) -> list[Block]:
+    blocks: list[Block] = [{"type": "header", "text": _text(text.title[:150])}]
+    body = "\n".join(line for line in text.lines if line)
+    if body:
+        blocks.append(_section(body))
+    if text.footnote:
+        blocks.append(_context(text.footnote))
+    return blocks

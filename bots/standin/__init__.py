@@ -1,0 +1,1 @@
+"""Local stand-ins for remote chat APIs, for the demo and the tests."""

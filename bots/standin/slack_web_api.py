@@ -1,0 +1,195 @@
+"""A local stand-in for Slack's Web API (and response_url): answers the methods icx calls the
+way Slack does, records every call, and fails on demand (HTTP 5xx, or 429 with Retry-After).
+
+Point SLACK_API_URL at `{url}/api/` and put `{url}/respond/<id>` in payloads' response_url.
+"""
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: int | None = None
+    method: str | None = None  # None: whichever call comes next
+
+
+@dataclass
+class StandInUser:
+    id: str
+    name: str
+    email: str | None = None
+    is_bot: bool = False
+    locale: str = "en-US"
+    deleted: bool = False
+
+    def as_slack(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "real_name": self.name,
+            "deleted": self.deleted,
+            "is_bot": self.is_bot,
+            "locale": self.locale,
+            "profile": {"email": self.email, "real_name": self.name},
+        }
+
+
+@dataclass
+class SlackStandIn:
+    bot_user_id: str = "UICXBOT01"
+    team_id: str = "T0ACME001"
+    calls: list[Call] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    users: dict[str, StandInUser] = field(default_factory=dict)
+    url: str = ""
+    _runner: web.AppRunner | None = None
+    _ts: Any = field(default_factory=lambda: itertools.count(1))
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, name: str, **details: Any) -> StandInUser:
+        user = StandInUser(user_id, name, **details)
+        self.users[user_id] = user
+        return user
+
+    def fail_next(self, count: int, status: int = 503, method: str | None = None) -> None:
+        self.faults.extend(Fault(status, None, method) for _ in range(count))
+
+    def rate_limit_next(self, count: int, retry_after: int = 1, method: str | None = None) -> None:
+        self.faults.extend(Fault(429, retry_after, method) for _ in range(count))
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{token}", self._respond)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.url = f"http://{bound[0]}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, token: str = "r1") -> str:
+        return f"{self.url}/respond/{token}"
+
+    # --- inspection -----------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, check: Callable[[], Any], within: float = 5.0) -> Any:
+        """Polls until check() returns something truthy; fails after `within` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {within}s; calls: {self.calls}")
+            await asyncio.sleep(0.01)
+
+    # --- the API --------------------------------------------------------------------------
+
+    async def _payload(self, request: web.Request) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                payload.update(await request.json())
+            else:
+                payload.update(dict(await request.post()))
+        for key in ("blocks", "view"):
+            if isinstance(payload.get(key), str):
+                payload[key] = json.loads(payload[key])
+        return payload
+
+    def _fault_for(self, method: str) -> Fault | None:
+        for index, fault in enumerate(self.faults):
+            if fault.method in (None, method):
+                return self.faults.pop(index)
+        return None
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        payload = await self._payload(request)
+        self.calls.append(Call(method, payload))
+        fault = self._fault_for(method)
+        if fault is not None:
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            )
+            body = {
+                "ok": False,
+                "error": "ratelimited" if fault.status == 429 else "internal_error",
+            }
+            return web.json_response(body, status=fault.status, headers=headers)
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response(handler(payload))
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        self.calls.append(Call("response_url", await request.json()))
+        return web.Response(text="ok")
+
+    def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "BICX01",
+        }
+
+    def _chat_postMessage(self, payload: dict[str, Any]) -> dict[str, Any]:
+        channel = str(payload.get("channel", ""))
+        if channel.startswith(("U", "W")):
+            if channel not in self.users or self.users[channel].deleted:
+                return {"ok": False, "error": "user_not_found"}
+            channel = "D" + channel[1:]
+        ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+
+    def _chat_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts")}
+
+    def _views_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "view": {"id": "V0001"}}
+
+    def _users_info(self, payload: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(payload.get("user")))
+        return (
+            {"ok": True, "user": user.as_slack()}
+            if user
+            else {"ok": False, "error": "user_not_found"}
+        )
+
+    def _users_lookupByEmail(self, payload: dict[str, Any]) -> dict[str, Any]:
+        email = str(payload.get("email", "")).casefold()
+        for user in self.users.values():
+            if user.email and user.email.casefold() == email:
+                return {"ok": True, "user": user.as_slack()}
+        return {"ok": False, "error": "users_not_found"}

@@ -1,0 +1,1 @@
+"""Platform-neutral domain: configuration, policy, answers, scoring, outbox."""

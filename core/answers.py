@@ -1,0 +1,244 @@
+"""Recording what a person answers to a prompt: one tap is complete, everything after it updates
+the same response. Every tap is checked (known prompt, its recipient, not expired, current
+message) before anything is written."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.context import Icx
+from core.departments import Department, Service
+from core.domain import PromptStatus
+from core.i18n import negotiate
+from storage.models import OptOut, Prompt, Response
+from storage.upsert import insert_for
+
+COMMENT_MAX = 3000
+TAPPABLE = (PromptStatus.SENT, PromptStatus.ANSWERED)
+
+# Writes a tap's change inside the tap's transaction; False when there is nothing to update yet.
+Writer = Callable[[AsyncSession, Prompt, datetime], Awaitable[bool]]
+
+
+class TapResult(StrEnum):
+    RECORDED = "recorded"
+    EXPIRED = "expired"
+    NOT_YOURS = "not_yours"
+    UNKNOWN = "unknown"
+    SUPERSEDED = "superseded"  # a tap on a copy of the message that is no longer current
+    NEEDS_SATISFACTION = "needs_satisfaction"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Tap:
+    """Who tapped what, as the platform reported it."""
+
+    platform: str
+    user_id: str
+    prompt_id: str
+    channel_id: str | None = None
+    message_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptState:
+    """Everything a platform needs to redraw the prompt after a tap."""
+
+    prompt_id: str
+    department: Department
+    service: Service | None
+    locale: str
+    expires_at: datetime
+    satisfaction: int | None = None
+    effort: int | None = None
+    reasons: tuple[str, ...] = ()
+    comment: str | None = None
+    external_customer: bool = False
+    contact_consent: bool = False
+    snoozed_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TapOutcome:
+    result: TapResult
+    state: PromptState | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self.result is TapResult.RECORDED
+
+
+class Answers:
+    def __init__(self, icx: Icx) -> None:
+        self._icx = icx
+
+    async def satisfaction(self, tap: Tap, value: int) -> TapOutcome:
+        if not 1 <= value <= 5:
+            return TapOutcome(TapResult.INVALID)
+
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+            assert prompt.recipient_key is not None
+            insert = insert_for(self._icx.db.dialect, Response).values(
+                prompt_id=prompt.id,
+                department=prompt.department,
+                service=prompt.service,
+                segment=prompt.segment,
+                respondent_key=prompt.recipient_key,
+                satisfaction=value,
+                reasons=[],
+                external_customer=False,
+                contact_consent=False,
+                answered_at=now,
+                updated_at=now,
+            )
+            await session.exec(
+                insert.on_conflict_do_update(
+                    index_elements=["prompt_id"], set_={"satisfaction": value, "updated_at": now}
+                )
+            )
+            if prompt.status != PromptStatus.ANSWERED:
+                prompt.status = PromptStatus.ANSWERED
+                prompt.answered_at = now
+                session.add(prompt)
+            return True
+
+        return await self._tap(tap, write)
+
+    async def effort(self, tap: Tap, value: int) -> TapOutcome:
+        if not 1 <= value <= 7:
+            return TapOutcome(TapResult.INVALID)
+        return await self._update_response(tap, effort=value)
+
+    async def reasons(self, tap: Tap, keys: list[str]) -> TapOutcome:
+        department = await self._department_of(tap.prompt_id)
+        allowed = {r.key for r in department.effective_reasons} if department else set()
+        if not set(keys) <= allowed or len(set(keys)) != len(keys):
+            return TapOutcome(TapResult.INVALID)
+        return await self._update_response(tap, reasons=list(keys))
+
+    async def details(
+        self, tap: Tap, comment: str | None, external_customer: bool, contact_consent: bool
+    ) -> TapOutcome:
+        text = (comment or "").strip() or None
+        if text is not None and len(text) > COMMENT_MAX:
+            return TapOutcome(TapResult.INVALID)
+        return await self._update_response(
+            tap,
+            comment=text,
+            external_customer=external_customer,
+            contact_consent=contact_consent,
+            # Contact details travel only with consent (GUIDE §6).
+            contact_address=f"{tap.platform}:{tap.user_id}" if contact_consent else None,
+        )
+
+    async def snooze(self, tap: Tap) -> TapOutcome:
+        days = self._icx.company.policy.snooze_days
+
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+            assert prompt.recipient_key is not None
+            until = now + timedelta(days=days)
+            insert = insert_for(self._icx.db.dialect, OptOut).values(
+                respondent_key=prompt.recipient_key, until=until, created_at=now
+            )
+            await session.exec(
+                insert.on_conflict_do_update(
+                    index_elements=["respondent_key"], set_={"until": until}
+                )
+            )
+            return True
+
+        return await self._tap(tap, write)
+
+    async def current(self, tap: Tap) -> TapOutcome:
+        """Checks a tap and returns the prompt's state without writing (e.g. to open a form)."""
+
+        async def nothing(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+            return True
+
+        return await self._tap(tap, nothing)
+
+    async def _update_response(self, tap: Tap, **values: object) -> TapOutcome:
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+            result = await session.exec(
+                update(Response)
+                .where(col(Response.prompt_id) == prompt.id)
+                .values(updated_at=now, **values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return await self._tap(tap, write)
+
+    async def _department_of(self, prompt_id: str) -> Department | None:
+        async with self._icx.db.session() as session:
+            key = (
+                await session.exec(select(Prompt.department).where(Prompt.id == prompt_id))
+            ).first()
+        return self._icx.company.department(key) if key else None
+
+    async def _tap(self, tap: Tap, write: Writer) -> TapOutcome:
+        now = self._icx.clock()
+        async with self._icx.db.transaction() as session:
+            prompt = await session.get(Prompt, tap.prompt_id)
+            refusal = self._refusal(tap, prompt, now)
+            if refusal is not None:
+                return TapOutcome(refusal)
+            assert prompt is not None
+            if not await write(session, prompt, now):
+                return TapOutcome(TapResult.NEEDS_SATISFACTION)
+            state = await self._state(session, prompt)
+        return TapOutcome(TapResult.RECORDED, state)
+
+    def _refusal(self, tap: Tap, prompt: Prompt | None, now: datetime) -> TapResult | None:
+        if prompt is None or prompt.platform != tap.platform:
+            return TapResult.UNKNOWN
+        # Checked before anything else about the prompt, so a stranger learns nothing of it.
+        if prompt.recipient_key != self._icx.keyer.key(tap.platform, tap.user_id):
+            return TapResult.NOT_YOURS
+        if prompt.status == PromptStatus.EXPIRED or now >= prompt.expires_at:
+            return TapResult.EXPIRED
+        if prompt.status not in TAPPABLE:
+            return TapResult.UNKNOWN
+        stale = (
+            prompt.message_ts is not None
+            and tap.message_ts is not None
+            and (prompt.channel_id, prompt.message_ts) != (tap.channel_id, tap.message_ts)
+        )
+        return TapResult.SUPERSEDED if stale else None
+
+    async def _state(self, session: AsyncSession, prompt: Prompt) -> PromptState:
+        department = self._icx.company.department(prompt.department)
+        assert department is not None, f"department {prompt.department} left the configuration"
+        response = (
+            await session.exec(select(Response).where(Response.prompt_id == prompt.id))
+        ).first()
+        snoozed = (
+            await session.exec(
+                select(OptOut.until).where(OptOut.respondent_key == prompt.recipient_key)
+            )
+        ).first()
+        base = PromptState(
+            prompt_id=prompt.id,
+            department=department,
+            service=department.service(prompt.service),
+            locale=negotiate(prompt.locale, department.locale),
+            expires_at=prompt.expires_at,
+            snoozed_until=snoozed if snoozed and snoozed > self._icx.clock() else None,
+        )
+        if response is None:
+            return base
+        return PromptState(
+            **{
+                **base.__dict__,
+                "satisfaction": response.satisfaction,
+                "effort": response.effort,
+                "reasons": tuple(response.reasons),
+                "comment": response.comment,
+                "external_customer": response.external_customer,
+                "contact_consent": response.contact_consent,
+            }
+        )

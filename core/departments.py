@@ -1,0 +1,184 @@
+"""The departments YAML: departments, their services and reasons, prompt policy, directory."""
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.i18n import N_, SUPPORTED_LOCALES
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+SEGMENTS = ("funder", "influencer", "end-user")
+
+# Used when a department lists no reasons of its own.
+DEFAULT_REASONS: tuple[tuple[str, str], ...] = (
+    ("speed", N_("Speed")),
+    ("communication", N_("Communication")),
+    ("expertise", N_("Expertise")),
+    ("outcome", N_("The outcome")),
+    ("ease", N_("Ease of the process")),
+    ("courtesy", N_("Courtesy")),
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Service(_Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=80)
+
+
+class Reason(_Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=60)
+    # A reason from the built-in list is translated through the catalogs.
+    builtin: bool = False
+
+
+class SlackChannels(_Strict):
+    digest_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    alert_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+
+
+class Policy(_Strict):
+    cooldown_days: int = Field(default=14, ge=0, le=365)
+    weekly_budget: int = Field(default=3, ge=1, le=50)
+    expiry_days: int = Field(default=7, ge=1, le=90)
+    reporting_min_n: int = Field(default=5, ge=3, le=1000)
+    comment_min_n: int = Field(default=10, ge=3, le=1000)
+    snooze_days: int = Field(default=30, ge=1, le=365)
+    erase_recipient_after_hours: int = Field(default=1, ge=0, le=24 * 30)
+
+    @model_validator(mode="after")
+    def _comments_need_more(self) -> "Policy":
+        if self.comment_min_n < self.reporting_min_n:
+            raise ValueError(
+                "comment_min_n must be at least reporting_min_n: comments identify people "
+                "more easily than numbers"
+            )
+        return self
+
+    @property
+    def expiry(self) -> timedelta:
+        return timedelta(days=self.expiry_days)
+
+
+class Department(_Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1, max_length=80)
+    aliases: tuple[str, ...] = ()
+    timezone: str = "UTC"
+    locale: str = "en"
+    services: tuple[Service, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    slack: SlackChannels = SlackChannels()
+    leaders: tuple[str, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a known time zone; use an IANA name such as Europe/Berlin"
+            ) from None
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        if value not in SUPPORTED_LOCALES:
+            raise ValueError(f"{value!r} is not a shipped language; use one of {SUPPORTED_LOCALES}")
+        return value
+
+    @field_validator("reasons", mode="before")
+    @classmethod
+    def _reasons_from_strings(cls, value: object) -> object:
+        # `- Speed` is accepted as shorthand for `{key: speed, name: Speed}`.
+        if isinstance(value, list):
+            return [
+                {"key": re.sub(r"[^a-z0-9]+", "-", item.lower()).strip("-"), "name": item}
+                if isinstance(item, str)
+                else item
+                for item in value
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _unique_children(self) -> "Department":
+        for label, keys in (
+            ("services", [s.key for s in self.services]),
+            ("reasons", [r.key for r in self.reasons]),
+        ):
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise ValueError(f"{label} repeat the key(s) {', '.join(repeated)}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_reasons(self) -> tuple[Reason, ...]:
+        if self.reasons:
+            return self.reasons
+        return tuple(Reason(key=k, name=n, builtin=True) for k, n in DEFAULT_REASONS)
+
+    def service(self, key: str | None) -> Service | None:
+        return next((s for s in self.services if s.key == key), None)
+
+    def names(self) -> tuple[str, ...]:
+        return (self.key, self.name, *self.aliases)
+
+
+class Directory(_Strict):
+    """Who counts as a funder or an influencer; everyone else is an end-user."""
+
+    segments: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("segments")
+    @classmethod
+    def _known_segments(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown = sorted(set(value) - {"funder", "influencer"})
+        if unknown:
+            raise ValueError(
+                f"unknown segment(s) {', '.join(unknown)}; list people under funder or "
+                "influencer (everyone else is an end-user)"
+            )
+        return value
+
+    def segment_of(self, *identifiers: str | None) -> str:
+        wanted = {i.lower() for i in identifiers if i}
+        for segment in ("funder", "influencer"):
+            if wanted & {m.lower() for m in self.segments.get(segment, ())}:
+                return segment
+        return "end-user"
+
+
+class Company(_Strict):
+    """Everything the departments YAML holds."""
+
+    policy: Policy = Policy()
+    directory: Directory = Directory()
+    departments: tuple[Department, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_unambiguous(self) -> "Company":
+        owner: dict[str, str] = {}
+        for department in self.departments:
+            for name in {n.casefold() for n in department.names()}:
+                if name in owner and owner[name] != department.key:
+                    raise ValueError(
+                        f"the name {name!r} is used by both {owner[name]} and {department.key}; "
+                        "keys, names and aliases must each point to one department"
+                    )
+                owner[name] = department.key
+        return self
+
+    def department(self, key: str) -> Department | None:
+        return next((d for d in self.departments if d.key == key), None)

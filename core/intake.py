@@ -1,0 +1,243 @@
+"""Recording a delivered service and deciding whether to prompt its requester.
+
+Every way an interaction arrives (intake API, later help channels and webhooks) ends here, so
+policy, idempotency and refusals are the same everywhere.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.context import Icx
+from core.domain import PromptStatus, SkipReason
+from core.policy import throttle_reason
+from core.ports import Person
+from storage.models import Interaction, Prompt
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$"
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slack_user_id: str | None = Field(default=None, pattern=r"^[UW][A-Z0-9]{2,20}$")
+    teams_aad_object_id: str | None = Field(
+        default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+    )
+    email: str | None = Field(default=None, pattern=EMAIL_PATTERN, max_length=320)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "PersonIn":
+        given = [v for v in (self.slack_user_id, self.teams_aad_object_id, self.email) if v]
+        if len(given) != 1:
+            raise ValueError("give exactly one of slack_user_id, teams_aad_object_id or email")
+        return self
+
+
+class InteractionIn(BaseModel):
+    """The public intake contract (README: Intake API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department: str = Field(min_length=1, max_length=64)
+    service: str | None = Field(default=None, min_length=1, max_length=64)
+    requester: PersonIn
+    provider: PersonIn | None = None
+    source: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    reference: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime | None = None
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+class IntakeRejected(Exception):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    interaction_id: int
+    created: bool
+    prompt_id: str | None
+    status: str  # "scheduled", "skipped", or the prompt's later status on a re-post
+    reason: SkipReason | None
+
+
+def _validate_against_company(icx: Icx, request: InteractionIn) -> None:
+    problems: list[FieldProblem] = []
+    department = icx.company.department(request.department)
+    if department is None:
+        known = ", ".join(d.key for d in icx.company.departments)
+        problems.append(FieldProblem("department", f"unknown department; known: {known}"))
+    elif request.service is not None and department.service(request.service) is None:
+        known = ", ".join(s.key for s in department.services) or "(none configured)"
+        problems.append(
+            FieldProblem("service", f"unknown service of {department.key}; known: {known}")
+        )
+    for role, person in (("requester", request.requester), ("provider", request.provider)):
+        if person is None:
+            continue
+        if person.slack_user_id and "slack" not in icx.directories:
+            problems.append(FieldProblem(f"{role}.slack_user_id", "Slack is not connected"))
+        if person.teams_aad_object_id and "teams" not in icx.directories:
+            problems.append(
+                FieldProblem(f"{role}.teams_aad_object_id", "Microsoft Teams is not connected")
+            )
+    if problems:
+        raise IntakeRejected(problems)
+
+
+async def resolve(icx: Icx, ref: PersonIn) -> Person | None:
+    if ref.slack_user_id:
+        return await icx.directories["slack"].by_id(ref.slack_user_id)
+    if ref.teams_aad_object_id:
+        return await icx.directories["teams"].by_id(ref.teams_aad_object_id)
+    for directory in icx.directories.values():
+        assert ref.email is not None
+        found = await directory.by_email(ref.email)
+        if found is not None:
+            return found
+    return None
+
+
+def _same_person(
+    requester: Person | None, req_ref: PersonIn, provider: Person | None, prov_ref: PersonIn | None
+) -> bool:
+    if prov_ref is None:
+        return False
+    if requester is not None and provider is not None and requester.address == provider.address:
+        return True
+    emails = {
+        (e or "").casefold() for e in (req_ref.email, requester.email if requester else None) if e
+    }
+    provider_emails = {
+        e.casefold() for e in (prov_ref.email, provider.email if provider else None) if e
+    }
+    return bool(emails & provider_emails)
+
+
+def _provider_ref(provider: Person | None, ref: PersonIn | None) -> str | None:
+    if provider is not None:
+        return provider.address
+    return ref.email if ref is not None else None
+
+
+async def _existing(session: AsyncSession, source: str, reference: str) -> IntakeOutcome | None:
+    row = (
+        await session.exec(
+            select(Interaction, Prompt)
+            .join(Prompt, Prompt.interaction_id == Interaction.id)  # type: ignore[arg-type]
+            .where(Interaction.source == source, Interaction.reference == reference)
+        )
+    ).first()
+    if row is None:
+        return None
+    interaction, prompt = row
+    status = "scheduled" if prompt.status == PromptStatus.PENDING else prompt.status
+    reason = SkipReason(prompt.skip_reason) if prompt.skip_reason else None
+    assert interaction.id is not None
+    return IntakeOutcome(interaction.id, False, prompt.id, status, reason)
+
+
+async def record_interaction(icx: Icx, request: InteractionIn) -> IntakeOutcome:
+    _validate_against_company(icx, request)
+    async with icx.db.session() as session:
+        existing = await _existing(session, request.source, request.reference)
+    if existing is not None:
+        return existing
+
+    # Remote look-ups happen before the transaction so no database lock waits on Slack.
+    requester = await resolve(icx, request.requester)
+    provider = await resolve(icx, request.provider) if request.provider else None
+    now = icx.clock()
+    try:
+        outcome = await _insert(icx, request, requester, provider, now)
+    except IntegrityError:
+        # A concurrent post of the same source+reference won the race; answer with its result.
+        async with icx.db.session() as session:
+            existing = await _existing(session, request.source, request.reference)
+        if existing is None:
+            raise
+        return existing
+    if outcome.status == "scheduled":
+        icx.on_prompt_scheduled()
+    return outcome
+
+
+async def _insert(
+    icx: Icx,
+    request: InteractionIn,
+    requester: Person | None,
+    provider: Person | None,
+    now: datetime,
+) -> IntakeOutcome:
+    department = icx.company.department(request.department)
+    assert department is not None
+    policy = icx.company.policy
+    key = icx.keyer.key(requester.platform, requester.user_id) if requester else None
+    async with icx.db.transaction() as session:
+        reason: SkipReason | None
+        if requester is None:
+            reason = SkipReason.UNKNOWN_USER
+        elif requester.is_bot:
+            reason = SkipReason.BOT
+        elif _same_person(requester, request.requester, provider, request.provider):
+            reason = SkipReason.REQUESTER_IS_PROVIDER
+        else:
+            assert key is not None
+            reason = await throttle_reason(session, policy, key, department.key, now)
+        interaction = Interaction(
+            department=department.key,
+            service=request.service,
+            source=request.source,
+            reference=request.reference,
+            requester_key=key,
+            provider_ref=_provider_ref(provider, request.provider),
+            occurred_at=request.occurred_at or now,
+            created_at=now,
+        )
+        session.add(interaction)
+        await session.flush()
+        assert interaction.id is not None
+        scheduled = reason is None and requester is not None
+        prompt = Prompt(
+            id=uuid.uuid4().hex,
+            interaction_id=interaction.id,
+            department=department.key,
+            service=request.service,
+            platform=requester.platform if requester else _platform_of(request.requester),
+            recipient_key=key,
+            recipient_address=requester.user_id if scheduled and requester else None,
+            segment=icx.company.directory.segment_of(
+                requester.user_id if requester else None,
+                requester.email if requester else None,
+                request.requester.email,
+            ),
+            locale=requester.locale if requester else None,
+            status=PromptStatus.PENDING if scheduled else PromptStatus.SKIPPED,
+            skip_reason=reason.value if reason else None,
+            next_attempt_at=now if scheduled else None,
+            created_at=now,
+            expires_at=now + policy.expiry,
+        )
+        session.add(prompt)
+    return IntakeOutcome(
+        interaction.id, True, prompt.id, "scheduled" if scheduled else "skipped", reason
+    )
+
+
+def _platform_of(ref: PersonIn) -> str:
+    if ref.teams_aad_object_id:
+        return "teams"
+    return "slack"

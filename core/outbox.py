@@ -1,0 +1,214 @@
+"""Delivering prompts: rows are committed first, then a sender claims due rows, delivers them
+through the platform's Messenger, and records the outcome. Transient failures are retried with
+backoff (honouring Retry-After); permanent ones are marked failed with the error. A restarted
+process resumes whatever is still pending."""
+
+import asyncio
+import logging
+import random
+from datetime import datetime, timedelta
+
+from sqlmodel import col, or_, select, update
+
+from core.context import Icx
+from core.domain import PromptStatus
+from core.i18n import negotiate
+from core.ports import DeliveryError, MessageRef, Messenger, PromptView
+from storage.models import Interaction, Prompt
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = 600.0
+IDLE_POLL = 5.0
+
+
+def backoff(attempts: int) -> float:
+    """Exponential with full jitter, so many failures do not retry in lockstep."""
+    return random.uniform(0.5, 1.0) * min(MAX_BACKOFF, 2.0**attempts)
+
+
+class Outbox:
+    def __init__(self, icx: Icx, messengers: dict[str, Messenger], concurrency: int = 8) -> None:
+        self._icx = icx
+        self._messengers = messengers
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._paused_until: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="icx-outbox")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                delivered = await self.drain_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying shortly")
+                delivered = 0
+            if delivered == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+                except TimeoutError:
+                    pass
+
+    def _idle_wait(self) -> float:
+        if self._paused_until is not None:
+            remaining = (self._paused_until - self._icx.clock()).total_seconds()
+            return max(0.05, min(IDLE_POLL, remaining))
+        return IDLE_POLL
+
+    async def drain_once(self, limit: int = 50) -> int:
+        """Claims and delivers up to `limit` due prompts; returns how many were attempted."""
+        now = self._icx.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            return 0
+        claimed = await self._claim(now, limit)
+        await asyncio.gather(*(self._deliver(prompt_id) for prompt_id in claimed))
+        return len(claimed)
+
+    async def _claim(self, now: datetime, limit: int) -> list[str]:
+        due = (
+            col(Prompt.status) == PromptStatus.PENDING,
+            or_(col(Prompt.next_attempt_at).is_(None), col(Prompt.next_attempt_at) <= now),
+            or_(col(Prompt.lease_until).is_(None), col(Prompt.lease_until) < now),
+        )
+        async with self._icx.db.session() as session:
+            candidates = (
+                await session.exec(
+                    select(Prompt.id).where(*due).order_by(col(Prompt.created_at)).limit(limit)
+                )
+            ).all()
+        claimed = []
+        # A conditional update per row is the claim: of several senders sharing one database
+        # (replicas), exactly one sees a changed row.
+        async with self._icx.db.transaction() as session:
+            for prompt_id in candidates:
+                result = await session.exec(
+                    update(Prompt)
+                    .where(col(Prompt.id) == prompt_id, *due)
+                    .values(lease_until=now + LEASE)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(prompt_id)
+        return claimed
+
+    async def _deliver(self, prompt_id: str) -> None:
+        async with self._concurrency:
+            async with self._icx.db.session() as session:
+                row = (
+                    await session.exec(
+                        select(Prompt, Interaction)
+                        .join(Interaction, col(Interaction.id) == Prompt.interaction_id)
+                        .where(Prompt.id == prompt_id)
+                    )
+                ).first()
+            if row is None:
+                return
+            prompt, interaction = row
+            now = self._icx.clock()
+            if now >= prompt.expires_at:
+                await self._finish(prompt_id, status=PromptStatus.EXPIRED, erase=True)
+                return
+            messenger = self._messengers.get(prompt.platform)
+            department = self._icx.company.department(prompt.department)
+            if messenger is None or department is None or prompt.recipient_address is None:
+                why = (
+                    "no messenger for platform"
+                    if messenger is None
+                    else "department or recipient missing"
+                )
+                await self._finish(prompt_id, status=PromptStatus.FAILED, error=why, erase=True)
+                return
+            view = PromptView(
+                prompt_id=prompt.id,
+                recipient=prompt.recipient_address,
+                locale=negotiate(prompt.locale, department.locale),
+                department=department,
+                service=department.service(prompt.service),
+                provider=interaction.provider_ref,
+            )
+            try:
+                ref = await messenger.deliver_prompt(view)
+            except DeliveryError as error:
+                await self._failed_attempt(prompt, error)
+                return
+            except Exception as error:  # a bug or an unexpected transport error: retry, log
+                log.exception("unexpected error delivering prompt %s", prompt_id)
+                await self._failed_attempt(prompt, DeliveryError(type(error).__name__))
+                return
+            await self._sent(prompt, ref)
+
+    async def _sent(self, prompt: Prompt, ref: MessageRef) -> None:
+        now = self._icx.clock()
+        await self._finish(
+            prompt.id,
+            status=PromptStatus.SENT,
+            channel_id=ref.channel_id,
+            message_ts=ref.message_ts,
+            sent_at=now,
+            expires_at=now + self._icx.company.policy.expiry,
+            attempts=prompt.attempts + 1,
+            last_error=None,
+        )
+
+    async def _failed_attempt(self, prompt: Prompt, error: DeliveryError) -> None:
+        attempts = prompt.attempts + 1
+        message = str(error)[:500]
+        if error.permanent or attempts >= MAX_ATTEMPTS:
+            log.warning("prompt %s failed after %d attempt(s): %s", prompt.id, attempts, message)
+            await self._finish(
+                prompt.id, status=PromptStatus.FAILED, error=message, attempts=attempts, erase=True
+            )
+            return
+        now = self._icx.clock()
+        if error.retry_after is not None:
+            delay = error.retry_after
+            # A rate limit applies to the whole workspace: pause every send, not just this one.
+            self._paused_until = max(self._paused_until or now, now + timedelta(seconds=delay))
+        else:
+            delay = backoff(attempts)
+        await self._finish(
+            prompt.id,
+            status=PromptStatus.PENDING,
+            error=message,
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
+
+    async def _finish(
+        self,
+        prompt_id: str,
+        *,
+        status: PromptStatus,
+        error: str | None = None,
+        erase: bool = False,
+        **values: object,
+    ) -> None:
+        changes: dict[str, object] = {"status": status, "lease_until": None, **values}
+        if error is not None:
+            changes["last_error"] = error
+        if erase:
+            changes.update(
+                recipient_address=None,
+                channel_id=None,
+                message_ts=None,
+                erased_at=self._icx.clock(),
+            )
+        async with self._icx.db.transaction() as session:
+            await session.exec(update(Prompt).where(col(Prompt.id) == prompt_id).values(**changes))

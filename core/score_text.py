@@ -1,0 +1,206 @@
+"""The words of a score answer, shared by every platform and the command line so that they all
+show exactly the same numbers."""
+
+from dataclasses import dataclass
+
+from core.departments import Department
+from core.i18n import Translator
+from core.periods import PRESETS, Window
+from core.scores import DepartmentScore
+from core.stats import Proportion
+
+
+@dataclass(frozen=True)
+class ScoreText:
+    title: str
+    lines: list[str]
+    footnote: str = ""
+
+
+def period_name(win: Window, t: Translator) -> str:
+    if win.spec == "quarter":
+        return t._("this quarter so far")
+    days = win.days or 0
+    return t.ngettext("the last {n} day", "the last {n} days", days)
+
+
+def previous_name(win: Window, t: Translator) -> str:
+    if win.spec == "quarter":
+        return t._("the previous quarter")
+    return t.ngettext("the {n} day before", "the {n} days before", win.days or 0)
+
+
+def _interval(p: Proportion, t: Translator) -> str:
+    return t._("{low}–{high}", low=t.percent(p.low), high=t.percent(p.high))
+
+
+def _not_enough(score: DepartmentScore, t: Translator) -> str:
+    return t._(
+        "Not enough responses to show numbers yet: {n} so far, {more} more needed.",
+        n=t.number(score.current.responses),
+        more=t.number(score.needed),
+    )
+
+
+def _change_line(score: DepartmentScore, t: Translator) -> str:
+    change = score.change
+    if change is None:
+        if not score.shown:
+            return ""
+        return t._(
+            "No comparison with {previous}: too few responses then.",
+            previous=previous_name(score.window, t),
+        )
+    points = round(change.delta * 100)
+    signed = f"+{t.number(points)}" if points > 0 else t.number(points)
+    if change.meaningful:
+        return t._(
+            "Change against {previous}: {points} points, a meaningful change (p = {p}).",
+            previous=previous_name(score.window, t),
+            points=signed,
+            p=t.decimal(change.p_value, 3),
+        )
+    return t._(
+        "Change against {previous}: {points} points, within noise (p = {p}).",
+        previous=previous_name(score.window, t),
+        points=signed,
+        p=t.decimal(change.p_value, 2),
+    )
+
+
+def describe(score: DepartmentScore, t: Translator) -> ScoreText:
+    title = t._(
+        "{department} — {period}",
+        department=score.department.name,
+        period=period_name(score.window, t),
+    )
+    rate = score.response_rate
+    rate_line = (
+        t._(
+            "Response rate: {rate} ({answered} of {asked} asked).",
+            rate=t.percent(rate),
+            answered=t.number(score.current.answered),
+            asked=t.number(score.current.delivered),
+        )
+        if rate is not None
+        else t._("Response rate: nobody was asked in this period.")
+    )
+    satisfied = score.satisfied
+    if satisfied is None:
+        return ScoreText(title, [_not_enough(score, t), rate_line], footnote(score, t))
+    lines = [
+        t._(
+            "Satisfied: {share} (95% interval {interval}), n = {n}.",
+            share=t.percent(satisfied.share),
+            interval=_interval(satisfied, t),
+            n=t.number(satisfied.n),
+        )
+    ]
+    effort, easy = score.effort, score.easy
+    if effort is not None and easy is not None:
+        lines.append(
+            t._(
+                "Effort: {mean} of 7 (95% interval {low}–{high}); {easy} found it easy, n = {n}.",
+                mean=t.decimal(effort.mean),
+                low=t.decimal(effort.low),
+                high=t.decimal(effort.high),
+                easy=t.percent(easy.share),
+                n=t.number(effort.n),
+            )
+        )
+    else:
+        lines.append(
+            t._(
+                "Effort: not enough answers to show yet ({n} so far).",
+                n=t.number(score.current.effort_n),
+            )
+        )
+    lines.append(rate_line)
+    lines.append(_change_line(score, t))
+    return ScoreText(title, lines, footnote(score, t))
+
+
+def footnote(score: DepartmentScore, t: Translator) -> str:
+    return t._(
+        "Satisfied = share answering 4 or 5 of 5. Numbers are shown from {minimum} responses.",
+        minimum=t.number(score.minimum),
+    )
+
+
+def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> ScoreText:
+    """Every department side by side, alphabetical: a view, never a ranking."""
+    lines = []
+    for score in scores:
+        satisfied = score.satisfied
+        if satisfied is None:
+            lines.append(
+                t._(
+                    "{department}: {status}",
+                    department=score.department.name,
+                    status=t.ngettext(
+                        "{n} response, {more} more needed",
+                        "{n} responses, {more} more needed",
+                        score.current.responses,
+                        more=t.number(score.needed),
+                    ),
+                )
+            )
+            continue
+        change = score.change
+        trend = ""
+        if change is not None:
+            trend = (
+                (t._("up, meaningful") if change.delta > 0 else t._("down, meaningful"))
+                if change.meaningful
+                else t._("steady within noise")
+            )
+        effort = score.effort
+        lines.append(
+            t._(
+                "{department}: {share} satisfied ({interval}), effort {effort}, n = {n}{trend}",
+                department=score.department.name,
+                share=t.percent(satisfied.share),
+                interval=_interval(satisfied, t),
+                effort=t.decimal(effort.mean) if effort else "–",
+                n=t.number(satisfied.n),
+                trend=f"; {trend}" if trend else "",
+            )
+        )
+    title = t._("All departments — {period}", period=period_name(win, t))
+    note = t._("Listed alphabetically, not ranked. Type /icx-score <department> for details.")
+    return ScoreText(title, lines, note)
+
+
+def help_text(departments: list[Department], t: Translator) -> ScoreText:
+    names = ", ".join(d.name for d in sorted(departments, key=lambda d: d.name.casefold()))
+    return ScoreText(
+        t._("How to use /icx-score"),
+        [
+            t._("/icx-score <department> [period]: satisfaction and effort for one department."),
+            t._("/icx-score: every department side by side."),
+            t._("Periods: {periods} (default 30d).", periods=", ".join(PRESETS)),
+            t._("Departments: {names}.", names=names),
+        ],
+        t._("Every number carries its n; small groups are never shown, to protect respondents."),
+    )
+
+
+def unknown_department(typed: str, suggestions: list[Department], t: Translator) -> str:
+    if suggestions:
+        return t._(
+            "There is no department called “{typed}”. Did you mean: {names}?",
+            typed=typed,
+            names=", ".join(d.name for d in suggestions),
+        )
+    return t._(
+        "There is no department called “{typed}”. Type /icx-score help to see them all.",
+        typed=typed,
+    )
+
+
+def unknown_period(typed: str, t: Translator) -> str:
+    return t._(
+        "“{typed}” is not a period I know. Use {periods}, or a number of days like 14d.",
+        typed=typed,
+        periods=", ".join(PRESETS),
+    )

@@ -1,0 +1,129 @@
+"""Statistics behind every number shown (GUIDE §4): Wilson intervals, t intervals for the mean
+effort, and the two-proportion test that decides whether a change is a change."""
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    hits: int
+    n: int
+    low: float
+    high: float
+
+    @property
+    def share(self) -> float:
+        return self.hits / self.n
+
+
+@dataclass(frozen=True)
+class Mean:
+    n: int
+    mean: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Change:
+    delta: float  # difference of shares, current minus previous
+    p_value: float
+
+    @property
+    def meaningful(self) -> bool:
+        return self.p_value < 0.05
+
+
+def wilson(hits: int, n: int, z: float = Z95) -> Proportion:
+    if n <= 0:
+        raise ValueError("a proportion needs n > 0")
+    if not 0 <= hits <= n:
+        raise ValueError("hits must lie between 0 and n")
+    p = hits / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return Proportion(hits, n, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(n: int, total: float, total_of_squares: float) -> Mean:
+    """Mean with a 95 % Student-t interval, from the sums a SQL aggregate returns."""
+    if n <= 0:
+        raise ValueError("a mean needs n > 0")
+    mean = total / n
+    if n == 1:
+        return Mean(n, mean, mean, mean)
+    variance = max(0.0, (total_of_squares - n * mean * mean) / (n - 1))
+    half = t_quantile(0.975, n - 1) * math.sqrt(variance / n)
+    return Mean(n, mean, mean - half, mean + half)
+
+
+def two_proportion_test(hits1: int, n1: int, hits2: int, n2: int) -> Change:
+    """Pooled two-sided z-test of share 1 (current) against share 2 (previous)."""
+    if n1 <= 0 or n2 <= 0:
+        raise ValueError("both groups need n > 0")
+    p1, p2 = hits1 / n1, hits2 / n2
+    pooled = (hits1 + hits2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if spread == 0:
+        return Change(p1 - p2, 1.0)
+    z = (p1 - p2) / spread
+    return Change(p1 - p2, 2 * (1 - NormalDist().cdf(abs(z))))
+
+
+def t_quantile(probability: float, df: int) -> float:
+    """Inverse CDF of Student's t, by bisection on the exact CDF."""
+    if df <= 0:
+        raise ValueError("degrees of freedom must be positive")
+    low, high = -1000.0, 1000.0
+    for _ in range(200):
+        middle = (low + high) / 2
+        if _t_cdf(middle, df) < probability:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def _t_cdf(t: float, df: int) -> float:
+    x = df / (df + t * t)
+    tail = 0.5 * _regularized_beta(x, df / 2, 0.5)
+    return 1 - tail if t > 0 else tail
+
+
+def _regularized_beta(x: float, a: float, b: float) -> float:
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(x, a, b) / a
+    return 1 - math.exp(log_front) * _beta_fraction(1 - x, b, a) / b
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    """Lentz's continued fraction for the incomplete beta function."""
+    tiny = 1e-300
+    c, d = 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return result

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engine creation, migrations and upserts."""

@@ -1,0 +1,104 @@
+"""The tables. Identities of respondents are stored only as keyed hashes (see core.identity)."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _utc(*, nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
+    return sa.Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Interaction(SQLModel, table=True):
+    """One delivered service, from any source. (source, reference) makes intake idempotent."""
+
+    __tablename__ = "interaction"
+    __table_args__ = (
+        sa.UniqueConstraint("source", "reference", name="uq_interaction_source_reference"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    department: str = Field(max_length=64)
+    service: str | None = Field(default=None, max_length=64)
+    source: str = Field(max_length=64)
+    reference: str = Field(max_length=200)
+    requester_key: str | None = Field(default=None, max_length=64)
+    provider_ref: str | None = Field(default=None, max_length=320)
+    occurred_at: datetime = Field(sa_column=_utc())
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class Prompt(SQLModel, table=True):
+    """The chat message asking for feedback on one interaction; also the outbox row."""
+
+    __tablename__ = "prompt"
+    __table_args__ = (
+        sa.Index("ix_prompt_outbox", "status", "next_attempt_at"),
+        sa.Index("ix_prompt_recipient_created", "recipient_key", "created_at"),
+        sa.Index("ix_prompt_department_sent", "department", "sent_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    interaction_id: int = Field(foreign_key="interaction.id", unique=True)
+    department: str = Field(max_length=64)
+    service: str | None = Field(default=None, max_length=64)
+    platform: str = Field(max_length=16)
+    recipient_key: str | None = Field(default=None, max_length=64)
+    # Needed to deliver and update the message; erased once answered or expired.
+    recipient_address: str | None = Field(default=None, max_length=64)
+    channel_id: str | None = Field(default=None, max_length=64)
+    message_ts: str | None = Field(default=None, max_length=64)
+    segment: str = Field(default="end-user", max_length=16)
+    locale: str | None = Field(default=None, max_length=16)
+    status: str = Field(max_length=16)
+    skip_reason: str | None = Field(default=None, max_length=32)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    answered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    expires_at: datetime = Field(sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class Response(SQLModel, table=True):
+    """One per prompt, updated in place when the person changes an answer."""
+
+    __tablename__ = "response"
+    __table_args__ = (
+        sa.Index("ix_response_department_answered", "department", "answered_at"),
+        sa.CheckConstraint("satisfaction BETWEEN 1 AND 5", name="ck_response_satisfaction"),
+        sa.CheckConstraint("effort IS NULL OR effort BETWEEN 1 AND 7", name="ck_response_effort"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: str = Field(foreign_key="prompt.id", unique=True, max_length=32)
+    department: str = Field(max_length=64)
+    service: str | None = Field(default=None, max_length=64)
+    segment: str = Field(default="end-user", max_length=16)
+    respondent_key: str = Field(max_length=64, index=True)
+    satisfaction: int
+    effort: int | None = Field(default=None)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    comment: str | None = Field(default=None, max_length=3000)
+    external_customer: bool = Field(default=False)
+    contact_consent: bool = Field(default=False)
+    # Present only while the person consents to be contacted.
+    contact_address: str | None = Field(default=None, max_length=80)
+    answered_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class OptOut(SQLModel, table=True):
+    """A person who asked not to be prompted until a date."""
+
+    __tablename__ = "opt_out"
+
+    respondent_key: str = Field(primary_key=True, max_length=64)
+    until: datetime = Field(sa_column=_utc())
+    created_at: datetime = Field(sa_column=_utc())
