@@ -81,6 +81,30 @@ def _score(args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def _catalogs(args: argparse.Namespace) -> None:
+    from core import catalogs
+
+    reports = (
+        catalogs.update_all()
+        if args.action == "update"
+        else [catalogs.check(locale) for locale in catalogs.SUPPORTED_LOCALES]
+    )
+    failed = False
+    for report in reports:
+        print(f"{report.locale}: {'complete' if report.ok else 'incomplete'}")
+        for label, items in (
+            ("missing", report.missing),
+            ("stale", report.stale),
+            ("untranslated", report.untranslated),
+        ):
+            for item in items:
+                print(f"  {label}: {item!r}")
+        failed = failed or not report.ok
+    if failed:
+        print("Run `icx catalogs update`, then translate the empty entries.", file=sys.stderr)
+        sys.exit(1)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from bots.demo.run import run_demo
 
@@ -106,6 +130,10 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--period", help="7d, 30d, 90d or quarter")
     score.add_argument("--locale", default="en", help="en or zh_Hans")
     score.set_defaults(run=_score)
+
+    cat = commands.add_parser("catalogs", help="message catalogs: check or update from code")
+    cat.add_argument("action", choices=["check", "update"])
+    cat.set_defaults(run=_catalogs)
 
     demo = commands.add_parser("demo", help="an example company end to end, no Slack needed")
     demo.add_argument(
