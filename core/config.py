@@ -49,6 +49,8 @@ def _describe(error: dict[str, Any], data: Any) -> str:
         message = "is not a known field (check the spelling against examples/departments.yml)"
     elif error["type"] == "missing":
         message = "is required"
+    elif error["type"] == "too_short":
+        message = "needs at least one entry"
     elif error["type"] == "string_pattern_mismatch" and error["loc"][-1] == "key":
         message = (
             "must be lowercase letters, digits and dashes, starting with a letter or digit "

@@ -47,7 +47,10 @@ def wilson(hits: int, n: int, z: float = Z95) -> Proportion:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Proportion(hits, n, max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 and n the bounds are exactly 0 and 1; rounding would otherwise leave 1e-17 behind.
+    low = 0.0 if hits == 0 else centre - half
+    high = 1.0 if hits == n else centre + half
+    return Proportion(hits, n, low, high)
 
 
 def mean_interval(n: int, total: float, total_of_squares: float) -> Mean:
