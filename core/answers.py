@@ -20,8 +20,8 @@ from storage.upsert import insert_for
 COMMENT_MAX = 3000
 TAPPABLE = (PromptStatus.SENT, PromptStatus.ANSWERED)
 
-# Writes a tap's change inside the tap's transaction; False when there is nothing to update yet.
-Writer = Callable[[AsyncSession, Prompt, datetime], Awaitable[bool]]
+# Writes a tap's change inside the tap's transaction; returns a refusal, or None when written.
+Writer = Callable[[AsyncSession, Prompt, datetime], Awaitable["TapResult | None"]]
 
 
 class TapResult(StrEnum):
@@ -81,7 +81,7 @@ class Answers:
         if not 1 <= value <= 5:
             return TapOutcome(TapResult.INVALID)
 
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
             assert prompt.recipient_key is not None
             insert = insert_for(self._icx.db.dialect, Response).values(
                 prompt_id=prompt.id,
@@ -105,7 +105,7 @@ class Answers:
                 prompt.status = PromptStatus.ANSWERED
                 prompt.answered_at = now
                 session.add(prompt)
-            return True
+            return None
 
         return await self._tap(tap, write)
 
@@ -115,11 +115,12 @@ class Answers:
         return await self._update_response(tap, effort=value)
 
     async def reasons(self, tap: Tap, keys: list[str]) -> TapOutcome:
-        department = await self._department_of(tap.prompt_id)
-        allowed = {r.key for r in department.effective_reasons} if department else set()
-        if not set(keys) <= allowed or len(set(keys)) != len(keys):
-            return TapOutcome(TapResult.INVALID)
-        return await self._update_response(tap, reasons=list(keys))
+        def allowed(prompt: Prompt) -> bool:
+            department = self._icx.company.department(prompt.department)
+            known = {r.key for r in department.effective_reasons} if department else set()
+            return set(keys) <= known and len(set(keys)) == len(keys)
+
+        return await self._update_response(tap, valid=allowed, reasons=list(keys))
 
     async def details(
         self, tap: Tap, comment: str | None, external_customer: bool, contact_consent: bool
@@ -139,7 +140,7 @@ class Answers:
     async def snooze(self, tap: Tap) -> TapOutcome:
         days = self._icx.company.policy.snooze_days
 
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
             assert prompt.recipient_key is not None
             until = now + timedelta(days=days)
             insert = insert_for(self._icx.db.dialect, OptOut).values(
@@ -157,28 +158,26 @@ class Answers:
     async def current(self, tap: Tap) -> TapOutcome:
         """Checks a tap and returns the prompt's state without writing (e.g. to open a form)."""
 
-        async def nothing(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
-            return True
+        async def nothing(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
+            return None
 
         return await self._tap(tap, nothing)
 
-    async def _update_response(self, tap: Tap, **values: object) -> TapOutcome:
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> bool:
+    async def _update_response(
+        self, tap: Tap, valid: Callable[[Prompt], bool] = lambda _: True, **values: object
+    ) -> TapOutcome:
+        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
+            if not valid(prompt):
+                return TapResult.INVALID
             result = await session.exec(
                 update(Response)
                 .where(col(Response.prompt_id) == prompt.id)
                 .values(updated_at=now, **values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            # No row yet: the one-tap satisfaction answer has to come first.
+            return None if result.rowcount else TapResult.NEEDS_SATISFACTION  # type: ignore[attr-defined]
 
         return await self._tap(tap, write)
-
-    async def _department_of(self, prompt_id: str) -> Department | None:
-        async with self._icx.db.session() as session:
-            key = (
-                await session.exec(select(Prompt.department).where(Prompt.id == prompt_id))
-            ).first()
-        return self._icx.company.department(key) if key else None
 
     async def _tap(self, tap: Tap, write: Writer) -> TapOutcome:
         now = self._icx.clock()
@@ -188,8 +187,9 @@ class Answers:
             if refusal is not None:
                 return TapOutcome(refusal)
             assert prompt is not None
-            if not await write(session, prompt, now):
-                return TapOutcome(TapResult.NEEDS_SATISFACTION)
+            refused = await write(session, prompt, now)
+            if refused is not None:
+                return TapOutcome(refused)
             state = await self._state(session, prompt)
         return TapOutcome(TapResult.RECORDED, state)
 
