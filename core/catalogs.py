@@ -82,6 +82,17 @@ def update(locale: str) -> CatalogReport:
         copyright_holder="icx contributors",
     )
     fresh.fuzzy = False
+    if path.exists():
+        # Keep what translators wrote in the header; only the messages are regenerated.
+        for attribute in (
+            "project",
+            "version",
+            "last_translator",
+            "language_team",
+            "revision_date",
+            "creation_date",
+        ):
+            setattr(fresh, attribute, getattr(old, attribute))
     for message, places in sorted(used.items(), key=lambda item: _key(item[0])):
         previous = old.get(message if isinstance(message, str) else message[0])
         if locale == DEFAULT_LOCALE:

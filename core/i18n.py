@@ -13,6 +13,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -74,6 +75,10 @@ class Translator:
 
     def percent(self, share: float) -> str:
         return format_percent(share, format="#,##0%", locale=self.babel_locale)
+
+    def join(self, items: list[str], style: str = "standard") -> str:
+        """A list as the language writes it: "a, b, and c"; "a、b和c". style "or" for choices."""
+        return format_list(items, style=style, locale=self.babel_locale)  # type: ignore[arg-type]
 
     def date(self, value: date | datetime) -> str:
         return format_date(value, format="medium", locale=self.babel_locale)

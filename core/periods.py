@@ -36,7 +36,7 @@ def parse_spec(text: str) -> str:
     match = re.fullmatch(r"(\d{1,4})d", spec)
     if match and 1 <= int(match.group(1)) <= MAX_DAYS:
         return f"{int(match.group(1))}d"
-    if spec in ("quarter", "q"):
+    if spec in ("quarter", "q", "季度"):
         return "quarter"
     raise PeriodError(spec)
 

@@ -143,6 +143,10 @@ def comment_form(t: Translator) -> CommentForm:
     )
 
 
+def malformed_form(t: Translator) -> str:
+    return t._("The form could not be read, so nothing was recorded. Please try again.")
+
+
 def refusal(result: TapResult, t: Translator) -> str:
     messages = {
         TapResult.EXPIRED: N_("This feedback request has expired, so nothing was recorded."),

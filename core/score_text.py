@@ -5,7 +5,11 @@ from dataclasses import dataclass
 
 from core.departments import Department
 from core.i18n import Translator
-from core.periods import PRESETS, Window
+from core.i18n import N_
+from core.periods import Window
+
+# What a person may type as a period, shown in their language ("quarter" is typed as 季度 too).
+PERIOD_WORDS = ("7d", "30d", "90d", N_("quarter"))
 from core.scores import DepartmentScore
 from core.stats import Proportion
 
@@ -28,6 +32,10 @@ def previous_name(win: Window, t: Translator) -> str:
     if win.spec == "quarter":
         return t._("the previous quarter")
     return t.ngettext("the {n} day before", "the {n} days before", win.days or 0)
+
+
+def _period_words(t: Translator) -> str:
+    return t.join([t._(word) for word in PERIOD_WORDS], style="or")
 
 
 def _interval(p: Proportion, t: Translator) -> str:
@@ -155,30 +163,28 @@ def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> Score
                 else t._("steady within noise")
             )
         effort = score.effort
-        lines.append(
-            t._(
-                "{department}: {share} satisfied ({interval}), effort {effort}, n = {n}{trend}",
-                department=score.department.name,
-                share=t.percent(satisfied.share),
-                interval=_interval(satisfied, t),
-                effort=t.decimal(effort.mean) if effort else "–",
-                n=t.number(satisfied.n),
-                trend=f"; {trend}" if trend else "",
-            )
+        line = t._(
+            "{department}: {share} satisfied ({interval}), effort {effort}, n = {n}",
+            department=score.department.name,
+            share=t.percent(satisfied.share),
+            interval=_interval(satisfied, t),
+            effort=t.decimal(effort.mean) if effort else "–",
+            n=t.number(satisfied.n),
         )
+        lines.append(t._("{line}; {trend}", line=line, trend=trend) if trend else line)
     title = t._("All departments — {period}", period=period_name(win, t))
     note = t._("Listed alphabetically, not ranked. Type /icx-score <department> for details.")
     return ScoreText(title, lines, note)
 
 
 def help_text(departments: list[Department], t: Translator) -> ScoreText:
-    names = ", ".join(d.name for d in sorted(departments, key=lambda d: d.name.casefold()))
+    names = t.join([d.name for d in sorted(departments, key=lambda d: d.name.casefold())])
     return ScoreText(
         t._("How to use /icx-score"),
         [
             t._("/icx-score <department> [period]: satisfaction and effort for one department."),
             t._("/icx-score: every department side by side."),
-            t._("Periods: {periods} (default 30d).", periods=", ".join(PRESETS)),
+            t._("Periods: {periods} (default 30d).", periods=_period_words(t)),
             t._("Departments: {names}.", names=names),
         ],
         t._("Every number carries its n; small groups are never shown, to protect respondents."),
@@ -190,7 +196,7 @@ def unknown_department(typed: str, suggestions: list[Department], t: Translator)
         return t._(
             "There is no department called “{typed}”. Did you mean: {names}?",
             typed=typed,
-            names=", ".join(d.name for d in suggestions),
+            names=t.join([d.name for d in suggestions], style="or"),
         )
     return t._(
         "There is no department called “{typed}”. Type /icx-score help to see them all.",
@@ -202,5 +208,5 @@ def unknown_period(typed: str, t: Translator) -> str:
     return t._(
         "“{typed}” is not a period I know. Use {periods}, or a number of days like 14d.",
         typed=typed,
-        periods=", ".join(PRESETS),
+        periods=_period_words(t),
     )

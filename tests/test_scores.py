@@ -183,7 +183,7 @@ async def test_score_command_matches_names_and_lists_all_alphabetically(
     bad_period = await score_command.answer(icx, "finance 12x", t)
     assert "“12x” is not a period I know" in bad_period.lines[0]
     help_text = await score_command.answer(icx, "help", t)
-    assert "Finance, IT, Legal" in " ".join(help_text.lines)
+    assert "Departments: Finance, IT, and Legal." in help_text.lines
 
 
 async def test_quarter_compares_with_the_previous_calendar_quarter(

@@ -200,7 +200,8 @@ class SlackBot:
             comment = values["comment"]["comment"].get("value")
             flags = {o["value"] for o in values["flags"]["flags"].get("selected_options") or []}
         except (ValueError, KeyError, TypeError, AttributeError):
-            await ack(response_action="errors", errors={"comment": "Malformed form."})
+            t = await self._translator_for(body["user"]["id"])
+            await ack(response_action="errors", errors={"comment": words.malformed_form(t)})
             return
         tap = Tap(
             "slack",
