@@ -151,7 +151,7 @@ class Answers:
                     index_elements=["respondent_key"], set_={"until": until}
                 )
             )
-            return True
+            return None
 
         return await self._tap(tap, write)
 

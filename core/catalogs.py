@@ -96,7 +96,7 @@ def update(locale: str) -> CatalogReport:
     for message, places in sorted(used.items(), key=lambda item: _key(item[0])):
         previous = old.get(message if isinstance(message, str) else message[0])
         if locale == DEFAULT_LOCALE:
-            string: str | tuple[str, ...] = message if isinstance(message, str) else message
+            string: str | tuple[str, ...] = message
         elif previous is not None and previous.string:
             string = previous.string
         else:

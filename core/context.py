@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from core.clock import Clock, utcnow
 from core.departments import Company
 from core.identity import Keyer
+from core.locks import KeyedLocks
 from core.ports import Directory
 from storage.db import Database
 
@@ -19,3 +20,5 @@ class Icx:
     clock: Clock = utcnow
     # Called after a prompt is committed, so a sender can deliver it without polling.
     on_prompt_scheduled: Callable[[], None] = lambda: None
+    # Serialises the budget check and the prompt insert per person (see core.intake).
+    person_locks: KeyedLocks = field(default_factory=KeyedLocks)

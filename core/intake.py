@@ -17,6 +17,7 @@ from core.context import Icx
 from core.domain import PromptStatus, SkipReason
 from core.policy import throttle_reason
 from core.ports import Person
+from storage.locks import lock_for_transaction
 from storage.models import Interaction, Prompt
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$"
@@ -186,7 +187,12 @@ async def _insert(
     assert department is not None
     policy = icx.company.policy
     key = icx.keyer.key(requester.platform, requester.user_id) if requester else None
-    async with icx.db.transaction() as session:
+    # Two interactions for one person arriving together must not both pass the cooldown and
+    # the weekly budget: the check and the insert take turns per person, in this process and
+    # (PostgreSQL) across replicas.
+    async with icx.person_locks.hold(key or ""), icx.db.transaction() as session:
+        if key is not None:
+            await lock_for_transaction(session, icx.db.dialect, key)
         reason: SkipReason | None
         if requester is None:
             reason = SkipReason.UNKNOWN_USER

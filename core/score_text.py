@@ -4,14 +4,13 @@ show exactly the same numbers."""
 from dataclasses import dataclass
 
 from core.departments import Department
-from core.i18n import Translator
-from core.i18n import N_
+from core.i18n import N_, Translator
 from core.periods import Window
+from core.scores import DepartmentScore
+from core.stats import Proportion
 
 # What a person may type as a period, shown in their language ("quarter" is typed as 季度 too).
 PERIOD_WORDS = ("7d", "30d", "90d", N_("quarter"))
-from core.scores import DepartmentScore
-from core.stats import Proportion
 
 
 @dataclass(frozen=True)
