@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from bots.http_body import BodyTooLarge, read_body
 from core.context import Icx
 from core.intake import IntakeRejected, InteractionIn, record_interaction
 from core.ports import DirectoryUnavailable
@@ -34,10 +35,9 @@ async def handle_intake(request: web.Request, icx: Icx, token: str) -> web.Respo
         return response
     if request.content_type != "application/json":
         return _problem(415, "unsupported_media_type", "send the body as application/json")
-    if (request.content_length or 0) > MAX_BODY:
-        return _problem(413, "too_large", f"the body may be at most {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
+    try:
+        raw = await read_body(request, MAX_BODY)
+    except BodyTooLarge:
         return _problem(413, "too_large", f"the body may be at most {MAX_BODY} bytes")
     try:
         body = json.loads(raw)
