@@ -45,11 +45,16 @@ class RunningServer:
 
 
 async def start_server(runtime: Runtime, host: str, port: int) -> RunningServer:
-    await runtime.start()
     runner = web.AppRunner(create_app(runtime), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await runtime.start()
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        # Whatever did start (HTTP session, database pool, loops) is closed, not leaked.
+        await runner.cleanup()
+        await runtime.stop()
+        raise
     bound = runner.addresses[0]
     return RunningServer(runtime, runner, f"http://{bound[0]}:{bound[1]}")
 

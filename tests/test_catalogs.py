@@ -2,6 +2,7 @@
 language, placeholders survive translation, platform locales map to the right catalog, plurals
 work, and what a person actually sees in Slack is entirely in their language."""
 
+import html
 import re
 import string
 from collections.abc import Iterator
@@ -356,7 +357,7 @@ def screens(locale: str) -> list[tuple[str, str]]:
 
 def english_words(text: str, names: list[str]) -> list[str]:
     """Latin words of two or more letters left once proper names and mentions are removed."""
-    text = MENTION.sub(" ", text)
+    text = MENTION.sub(" ", html.unescape(text))  # Slack mrkdwn escapes &, < and >
     for name in sorted(names, key=len, reverse=True):
         text = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", text)
     return LATIN_WORD.findall(text)

@@ -6,12 +6,15 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass_environment
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack import blocks
@@ -22,6 +25,7 @@ from bots.tasks import BackgroundTasks
 from core import prompt_text as words
 from core import score_command
 from core.answers import Answers, Tap, TapOutcome, TapResult
+from core.config import ConfigError
 from core.context import Icx
 from core.i18n import Translator, negotiate, translator
 from core.ports import DirectoryUnavailable
@@ -30,7 +34,7 @@ log = logging.getLogger(__name__)
 LOCALE_LOOKUP_SECONDS = 1.0
 
 
-class SlackSetupError(Exception):
+class SlackSetupError(ConfigError):
     pass
 
 
@@ -53,6 +57,13 @@ class SlackBot:
     ) -> None:
         self.icx = icx
         client = AsyncWebClient(token=bot_token, base_url=api_url)
+        # Bolt's own client carries no token: each request gets the one from authorize().
+        bolt_client = AsyncWebClient(base_url=api_url)
+        for web_client in (client, bolt_client):
+            # slack_sdk reads HTTPS_PROXY but not NO_PROXY; an internal Slack URL listed there
+            # (or a local stand-in) must not go through the proxy.
+            if proxy_bypass_environment(urlsplit(api_url).hostname or ""):
+                web_client.proxy = None
         self.client = client
         self._socket_mode: AsyncSocketModeHandler | None = None
         self._signing_secret = signing_secret
@@ -65,7 +76,7 @@ class SlackBot:
         # Taps are committed inside the listener, before the HTTP answer: the answer is saved
         # when Slack hears "ok", and the inline runner acknowledges faster than the default one.
         self.app = AsyncApp(
-            client=client,
+            client=bolt_client,
             signing_secret=signing_secret,
             process_before_response=True,
             authorize=self._authorizer(),
@@ -78,10 +89,15 @@ class SlackBot:
             if self._identity is None:
                 try:
                     auth = await self.client.auth_test()
-                except Exception as error:
+                except SlackApiError as error:
                     raise SlackSetupError(
-                        f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token "
-                        "from the app's OAuth & Permissions page"
+                        f"Slack rejected SLACK_BOT_TOKEN ({error.response.get('error')}); copy "
+                        "the Bot User OAuth Token from the app's OAuth & Permissions page"
+                    ) from error
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    raise SlackSetupError(
+                        f"cannot reach Slack at {self.client.base_url} ({error}); check the "
+                        "network, HTTPS_PROXY/NO_PROXY and SLACK_API_URL"
                     ) from error
                 self._identity = AuthorizeResult(
                     enterprise_id=auth.get("enterprise_id"),
@@ -95,7 +111,9 @@ class SlackBot:
     async def start(self, app_token: str | None = None) -> None:
         """Opens one HTTP session for all Web API calls, checks the token, and connects over
         Socket Mode when an app token is given."""
-        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.client.session = session
+        self.app.client.session = session
         await self.identify()
         if app_token is not None:
             self._socket_mode = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
@@ -107,7 +125,7 @@ class SlackBot:
             self._socket_mode = None
         if self.client.session is not None:
             await self.client.session.close()
-            self.client.session = None
+            self.client.session = self.app.client.session = None
 
     def http_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """Block Kit for each stage of a prompt, the comment modal, and score answers."""
 
 import json
+import re
 from typing import Any
 
 from core import prompt_text as words
@@ -25,12 +26,25 @@ def _text(text: str) -> Block:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
-def _section(markdown: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown}}
+def escape(text: str) -> str:
+    """Slack's mrkdwn treats &, < and > as markup; everything but our own mentions is text."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION.sub(r"<@\1>", escaped)
 
 
-def _context(markdown: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": markdown}]}
+_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")
+
+
+def _markdown(escaped: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": escaped}}
+
+
+def _section(text: str, bold: bool = False) -> Block:
+    return _markdown(f"*{escape(text)}*" if bold else escape(text))
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(text)}]}
 
 
 def _buttons(prompt_id: str, prefix: str, options: list[Option], chosen: int | None) -> Block:
@@ -73,7 +87,7 @@ def satisfaction_blocks(
 ) -> list[Block]:
     return [
         _section(words.intro(department, service, mention(provider), t)),
-        _section(f"*{words.satisfaction_question(department, service, t)}*"),
+        _section(words.satisfaction_question(department, service, t), bold=True),
         _buttons(prompt_id, "icx_csat", words.satisfaction_options(t), chosen),
         _snooze(prompt_id, t),
     ]
@@ -82,7 +96,10 @@ def satisfaction_blocks(
 def effort_blocks(state: PromptState, t: Translator) -> list[Block]:
     return [
         _context(words.recorded_satisfaction(state, t)),
-        _section(f"*“{words.effort_statement(state.department, t)}”*\n{words.effort_question(t)}"),
+        _markdown(
+            f"*“{escape(words.effort_statement(state.department, t))}”*\n"
+            f"{escape(words.effort_question(t))}"
+        ),
         _buttons(state.prompt_id, "icx_ces", words.effort_options(t), state.effort),
         _snooze(state.prompt_id, t),
     ]
@@ -103,12 +120,12 @@ def thanks_blocks(state: PromptState, t: Translator) -> list[Block]:
     if chosen:
         select["initial_options"] = chosen
     blocks = [
-        _section(f"*{words.thank_you(state, t)}*"),
+        _section(words.thank_you(state, t), bold=True),
         _context(words.answer_summary(state, t)),
         {
             "type": "section",
             "block_id": f"icx_reasons:{state.prompt_id}",
-            "text": {"type": "mrkdwn", "text": words.reasons_label(t)},
+            "text": {"type": "mrkdwn", "text": escape(words.reasons_label(t))},
             "accessory": select,
         },
         {
