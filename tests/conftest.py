@@ -3,8 +3,10 @@ local stand-in; the server is the real aiohttp server on an ephemeral port."""
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +24,7 @@ from core.departments import Company
 from core.settings import Settings
 from storage.db import Database
 from storage.migrate import upgrade
+from storage.models import Prompt
 from tests import slack_requests
 
 PG_ADMIN = os.environ.get("ICX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -219,6 +222,47 @@ class Icx:
 
     async def interact(self, payload: dict[str, Any]) -> tuple[int, str]:
         return await self.slack_post(slack_requests.form_body(payload))
+
+    async def sent_prompt(self, prompt_id: str, within: float = 5.0) -> Prompt:
+        """Polls until the outbox has delivered (or given up on) the prompt."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            async with self.db.session() as s:
+                prompt = await s.get(Prompt, prompt_id)
+            if prompt is not None and prompt.status != "pending":
+                return prompt
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"prompt was not delivered within {within} s")
+
+
+def intake_body(reference: str = "FIN-1042", **overrides: object) -> dict[str, object]:
+    """A valid intake request: Mia asks Finance for an expense reimbursement, Ana helps."""
+    body: dict[str, object] = {
+        "department": "finance",
+        "service": "expense-reimbursement",
+        "requester": {"slack_user_id": REQUESTER},
+        "provider": {"email": "ana@acme.example"},
+        "source": "jira",
+        "reference": reference,
+        "occurred_at": "2026-11-20T10:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+@asynccontextmanager
+async def runtime_on(
+    db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
+) -> AsyncIterator[Runtime]:
+    """A started Runtime without background loops: the test drives the outbox by hand."""
+    runtime = Runtime(
+        Config(settings_for(db.url, slack), company), RuntimeOptions(clock=clock, background=False)
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
 
 
 @pytest.fixture

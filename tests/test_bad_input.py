@@ -22,7 +22,7 @@ from core.answers import TapResult
 from core.i18n import translator
 from storage.models import Interaction, OptOut, Prompt, Response
 from tests import slack_requests as sr
-from tests.conftest import API_TOKEN, PROVIDER, REQUESTER, Icx
+from tests.conftest import API_TOKEN, PROVIDER, REQUESTER, Icx, intake_body
 
 STRANGER = "U0OTHER001"  # a real workspace member (see conftest), just not the recipient
 
@@ -138,20 +138,6 @@ async def assert_nothing_happened(running: Icx, mark: int, before: Snapshot) -> 
 # --- a delivered prompt (as in test_end_to_end) --------------------------------------------------
 
 
-def intake_body(reference: str = "FIN-1042", **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "department": "finance",
-        "service": "expense-reimbursement",
-        "requester": {"slack_user_id": REQUESTER},
-        "provider": {"email": "ana@acme.example"},
-        "source": "jira",
-        "reference": reference,
-        "occurred_at": "2026-11-20T10:00:00Z",
-    }
-    body.update(overrides)
-    return body
-
-
 @dataclass(frozen=True)
 class Delivered:
     """A prompt as its recipient sees it: where the message is, and where Slack's
@@ -178,22 +164,10 @@ class Delivered:
 async def delivered(running: Icx, reference: str = "FIN-1") -> Delivered:
     status, answer = await running.intake(intake_body(reference))
     assert status == 201, answer
-    prompt = await _sent_prompt(running, answer["prompt"]["id"])
+    prompt = await running.sent_prompt(answer["prompt"]["id"])
     assert prompt.status == "sent" and prompt.channel_id and prompt.message_ts
     await settle(running)
     return Delivered(prompt.id, prompt.channel_id, prompt.message_ts, running.slack.response_url())
-
-
-async def _sent_prompt(running: Icx, prompt_id: str) -> Prompt:
-    """Polls until the outbox has delivered the prompt."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        async with running.db.session() as s:
-            prompt = await s.get(Prompt, prompt_id)
-        if prompt is not None and prompt.status != "pending":
-            return prompt
-        await asyncio.sleep(0.01)
-    raise AssertionError("prompt was not delivered within 5 s")
 
 
 async def answered(running: Icx, prompt: Delivered, satisfaction: int = 4) -> None:

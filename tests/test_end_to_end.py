@@ -1,28 +1,12 @@
 """The whole Slack path through the real server: intake → DM → taps → comment → /icx-score."""
 
-import asyncio
 import json
-import time
 
 from sqlmodel import select
 
-from storage.models import Interaction, Prompt, Response
+from storage.models import Interaction, Response
 from tests import slack_requests as sr
-from tests.conftest import LEADER, PROVIDER, REQUESTER, Icx
-
-
-def intake_body(reference: str = "FIN-1042", **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "department": "finance",
-        "service": "expense-reimbursement",
-        "requester": {"slack_user_id": REQUESTER},
-        "provider": {"email": "ana@acme.example"},
-        "source": "jira",
-        "reference": reference,
-        "occurred_at": "2026-11-20T10:00:00Z",
-    }
-    body.update(overrides)
-    return body
+from tests.conftest import LEADER, PROVIDER, REQUESTER, Icx, intake_body
 
 
 async def test_feedback_from_intake_to_score(running: Icx) -> None:
@@ -39,7 +23,7 @@ async def test_feedback_from_intake_to_score(running: Icx) -> None:
     assert f"<@{PROVIDER}> from Finance" in rendered and "Expense reimbursement" in rendered
     buttons = post.payload["blocks"][2]["elements"]
     assert [b["action_id"] for b in buttons] == [f"icx_csat_{i}" for i in range(1, 6)]
-    prompt = await _sent_prompt(running, prompt_id)
+    prompt = await running.sent_prompt(prompt_id)
     assert prompt.status == "sent" and prompt.channel_id == "D0REQ00001"
     where = {"user": REQUESTER, "channel": prompt.channel_id, "ts": prompt.message_ts}
 
@@ -133,7 +117,7 @@ async def test_changing_an_answer_updates_the_one_response(running: Icx) -> None
 async def test_reposting_the_same_reference_sends_nothing_twice(running: Icx) -> None:
     status, first = await running.intake(intake_body())
     assert status == 201
-    await _sent_prompt(running, first["prompt"]["id"])
+    await running.sent_prompt(first["prompt"]["id"])
     status, again = await running.intake(intake_body())
     assert status == 200 and again["created"] is False
     assert again["interaction_id"] == first["interaction_id"]
@@ -147,21 +131,9 @@ async def _delivered(running: Icx, reference: str = "FIN-1") -> tuple[str, dict[
     status, answer = await running.intake(intake_body(reference))
     assert status == 201, answer
     prompt_id = answer["prompt"]["id"]
-    prompt = await _sent_prompt(running, prompt_id)
+    prompt = await running.sent_prompt(prompt_id)
     assert prompt.channel_id and prompt.message_ts
     return prompt_id, {"user": REQUESTER, "channel": prompt.channel_id, "ts": prompt.message_ts}
-
-
-async def _sent_prompt(running: Icx, prompt_id: str) -> Prompt:
-    """Polls until the outbox has delivered the prompt."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        async with running.db.session() as s:
-            prompt = await s.get(Prompt, prompt_id)
-        if prompt is not None and prompt.status != "pending":
-            return prompt
-        await asyncio.sleep(0.01)
-    raise AssertionError("prompt was not delivered within 5 s")
 
 
 async def _response(running: Icx, prompt_id: str) -> Response:

@@ -3,39 +3,23 @@ needed, and a person can still change an answer after the erasure."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlmodel import select
 
-from bots.runtime import Runtime, RuntimeOptions
+from bots.runtime import Runtime
 from bots.standin.slack_web_api import SlackStandIn
 from core.answers import Answers, Tap, TapResult
-from core.config import Config, parse_company
+from core.config import parse_company
 from core.departments import Company
 from core.housekeeping import HousekeepingReport, tidy
 from core.intake import InteractionIn, record_interaction
 from storage.db import Database
 from storage.models import Prompt, Response
 from tests import slack_requests as sr
-from tests.conftest import COMPANY, REQUESTER, FakeClock, Icx, settings_for
+from tests.conftest import COMPANY, REQUESTER, FakeClock, Icx, runtime_on
 
 POST = "chat.postMessage"
-
-
-@asynccontextmanager
-async def runtime_on(
-    db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
-) -> AsyncIterator[Runtime]:
-    runtime = Runtime(
-        Config(settings_for(db.url, slack), company), RuntimeOptions(clock=clock, background=False)
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 async def scheduled(runtime: Runtime, reference: str, requester: str) -> str:

@@ -5,41 +5,23 @@ The background loops are off (RuntimeOptions(background=False)), so each test dr
 `runtime.outbox.drain_once()` by hand and moves the fake clock itself: no real waiting."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, select
 
-from bots.runtime import Runtime, RuntimeOptions
+from bots.runtime import Runtime
 from bots.standin.slack_web_api import SlackStandIn
-from core.config import Config
 from core.departments import Company
 from core.intake import IntakeOutcome, InteractionIn, record_interaction
 from core.outbox import LEASE, MAX_ATTEMPTS, MAX_BACKOFF
 from storage.db import Database
 from storage.models import Prompt
-from tests.conftest import REQUESTER, FakeClock, settings_for
+from tests.conftest import REQUESTER, FakeClock, runtime_on
 
 POST = "chat.postMessage"
 # Longer than any backoff and any Retry-After used here: everything due is due again.
 PAST_ANY_BACKOFF = MAX_BACKOFF + 1
-
-
-@asynccontextmanager
-async def runtime_on(
-    db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
-) -> AsyncIterator[Runtime]:
-    """A started Runtime without background loops, on the test's database."""
-    runtime = Runtime(
-        Config(settings_for(db.url, slack), company), RuntimeOptions(clock=clock, background=False)
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 async def intake(

@@ -5,8 +5,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -14,34 +12,28 @@ import pytest
 from sqlmodel import select
 
 import core.intake
-from bots.runtime import Runtime, RuntimeOptions
+from bots.runtime import Runtime
 from bots.standin.slack_web_api import SlackStandIn
 from core.answers import Answers, Tap, TapResult
-from core.config import Config, parse_company
+from core.config import parse_company
 from core.departments import Company
 from core.housekeeping import tidy
 from core.intake import IntakeOutcome, InteractionIn, record_interaction
 from storage.db import Database
 from storage.models import Interaction, OptOut, Prompt, Response
 from tests import slack_requests as sr
-from tests.conftest import COMPANY, PROVIDER, REQUESTER, SECRET_KEY, FakeClock, Icx, settings_for
+from tests.conftest import (
+    COMPANY,
+    PROVIDER,
+    REQUESTER,
+    SECRET_KEY,
+    FakeClock,
+    Icx,
+    runtime_on,
+)
 
 POST = "chat.postMessage"
 OPTED_OUT = {"status": "skipped", "reason": "opted_out"}
-
-
-@asynccontextmanager
-async def runtime_on(
-    db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
-) -> AsyncIterator[Runtime]:
-    runtime = Runtime(
-        Config(settings_for(db.url, slack), company), RuntimeOptions(clock=clock, background=False)
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 def company_with(policy: dict[str, Any], extra_departments: int = 0) -> Company:
@@ -224,7 +216,7 @@ async def test_dont_ask_me_for_30_days_is_honoured_then_ends(running: Icx) -> No
     prompt_id = answer["prompt"]["id"]
     post = (await running.slack.wait_for(lambda: running.slack.calls_to(POST)))[0]
     assert post.payload["channel"] == REQUESTER
-    prompt = await _wait_until_sent(running, prompt_id)
+    prompt = await running.sent_prompt(prompt_id)
     assert prompt.channel_id and prompt.message_ts
 
     snooze = sr.button_tap(
@@ -310,7 +302,7 @@ async def test_a_snooze_tap_is_confirmed_to_the_person(running: Icx) -> None:
         }
     )
     assert status == 201
-    prompt = await _wait_until_sent(running, answer["prompt"]["id"])
+    prompt = await running.sent_prompt(answer["prompt"]["id"])
     assert prompt.channel_id and prompt.message_ts
     tap = Tap("slack", REQUESTER, prompt.id, prompt.channel_id, prompt.message_ts)
     outcome = await Answers(running.server.runtime.icx).snooze(tap)
@@ -481,18 +473,6 @@ async def test_people_are_stored_as_keyed_hashes(
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-async def _wait_until_sent(running: Icx, prompt_id: str) -> Prompt:
-    async def poll() -> Prompt:
-        while True:
-            async with running.db.session() as s:
-                prompt = await s.get(Prompt, prompt_id)
-            if prompt is not None and prompt.status != "pending":
-                return prompt
-            await asyncio.sleep(0.01)
-
-    return await asyncio.wait_for(poll(), timeout=5)
 
 
 async def _prompt_id_of(running: Icx, reference: str) -> str:
