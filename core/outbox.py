@@ -1,6 +1,7 @@
 """Delivering prompts: rows are committed first, then a sender claims due rows, delivers them
-through the platform's Messenger, and records the outcome. Transient failures are retried with
-backoff (honouring Retry-After); permanent ones are marked failed with the error. A restarted
+through the platform's Messenger, and records the outcome. Transient failures (HTTP 5xx, network
+errors, 429 with Retry-After) are retried with backoff until the prompt expires, so an outage
+delays prompts but loses none; permanent ones are marked failed with the error. A restarted
 process resumes whatever is still pending."""
 
 import asyncio
@@ -13,13 +14,14 @@ from sqlmodel import col, or_, select, update
 from core.context import Icx
 from core.domain import PromptStatus
 from core.i18n import negotiate
-from core.ports import DeliveryError, MessageRef, Messenger, PromptView
+from core.ports import DeliveryError, Messenger, PromptView
 from storage.models import Interaction, Prompt
 
 log = logging.getLogger(__name__)
 
+# Longer than one send can take (the Slack client times out after 30 s): a batch is no larger
+# than the sends that run at once, so no claimed row waits in a queue while its lease runs out.
 LEASE = timedelta(seconds=120)
-MAX_ATTEMPTS = 8
 MAX_BACKOFF = 600.0
 IDLE_POLL = 5.0
 
@@ -33,7 +35,7 @@ class Outbox:
     def __init__(self, icx: Icx, messengers: dict[str, Messenger], concurrency: int = 8) -> None:
         self._icx = icx
         self._messengers = messengers
-        self._concurrency = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._wake = asyncio.Event()
         self._paused_until: datetime | None = None
         self._task: asyncio.Task[None] | None = None
@@ -73,14 +75,20 @@ class Outbox:
             return max(0.05, min(IDLE_POLL, remaining))
         return IDLE_POLL
 
-    async def drain_once(self, limit: int = 50) -> int:
-        """Claims and delivers up to `limit` due prompts; returns how many were attempted."""
+    async def drain_once(self, limit: int | None = None) -> int:
+        """Claims and delivers up to `limit` due prompts (at most the concurrency) at once;
+        returns how many were claimed."""
         now = self._icx.clock()
-        if self._paused_until is not None and now < self._paused_until:
+        if self._paused(now):
             return 0
-        claimed = await self._claim(now, limit)
-        await asyncio.gather(*(self._deliver(prompt_id) for prompt_id in claimed))
+        size = min(limit or self._concurrency, self._concurrency)
+        claimed = await self._claim(now, size)
+        lease = now + LEASE
+        await asyncio.gather(*(self._deliver(prompt_id, lease) for prompt_id in claimed))
         return len(claimed)
+
+    def _paused(self, now: datetime) -> bool:
+        return self._paused_until is not None and now < self._paused_until
 
     async def _claim(self, now: datetime, limit: int) -> list[str]:
         due = (
@@ -108,73 +116,73 @@ class Outbox:
                     claimed.append(prompt_id)
         return claimed
 
-    async def _deliver(self, prompt_id: str) -> None:
-        async with self._concurrency:
-            async with self._icx.db.session() as session:
-                row = (
-                    await session.exec(
-                        select(Prompt, Interaction)
-                        .join(Interaction, col(Interaction.id) == Prompt.interaction_id)
-                        .where(Prompt.id == prompt_id)
-                    )
-                ).first()
-            if row is None:
-                return
-            prompt, interaction = row
-            now = self._icx.clock()
-            if now >= prompt.expires_at:
-                await self._finish(prompt_id, status=PromptStatus.EXPIRED, erase=True)
-                return
-            messenger = self._messengers.get(prompt.platform)
-            department = self._icx.company.department(prompt.department)
-            if messenger is None or department is None or prompt.recipient_address is None:
-                why = (
-                    "no messenger for platform"
-                    if messenger is None
-                    else "department or recipient missing"
+    async def _deliver(self, prompt_id: str, lease: datetime) -> None:
+        async with self._icx.db.session() as session:
+            row = (
+                await session.exec(
+                    select(Prompt, Interaction)
+                    .join(Interaction, col(Interaction.id) == Prompt.interaction_id)
+                    .where(Prompt.id == prompt_id)
                 )
-                await self._finish(prompt_id, status=PromptStatus.FAILED, error=why, erase=True)
-                return
-            view = PromptView(
-                prompt_id=prompt.id,
-                recipient=prompt.recipient_address,
-                locale=negotiate(prompt.locale, department.locale),
-                department=department,
-                service=department.service(prompt.service),
-                provider=interaction.provider_ref,
-            )
-            try:
-                ref = await messenger.deliver_prompt(view)
-            except DeliveryError as error:
-                await self._failed_attempt(prompt, error)
-                return
-            except Exception as error:  # a bug or an unexpected transport error: retry, log
-                log.exception("unexpected error delivering prompt %s", prompt_id)
-                await self._failed_attempt(prompt, DeliveryError(type(error).__name__))
-                return
-            await self._sent(prompt, ref)
-
-    async def _sent(self, prompt: Prompt, ref: MessageRef) -> None:
+            ).first()
+        if row is None:
+            return
+        prompt, interaction = row
+        finish = _Finisher(self._icx, prompt_id, lease)
         now = self._icx.clock()
-        await self._finish(
-            prompt.id,
+        if now >= prompt.expires_at:
+            await finish(status=PromptStatus.EXPIRED, erase=True)
+            return
+        if self._paused(now):
+            # Another send of this batch hit a rate limit: wait it out without an attempt.
+            await finish(status=PromptStatus.PENDING, next_attempt_at=self._paused_until)
+            return
+        messenger = self._messengers.get(prompt.platform)
+        department = self._icx.company.department(prompt.department)
+        if messenger is None or department is None or prompt.recipient_address is None:
+            why = (
+                "no messenger for platform"
+                if messenger is None
+                else "department or recipient missing"
+            )
+            await finish(status=PromptStatus.FAILED, error=why, erase=True)
+            return
+        view = PromptView(
+            prompt_id=prompt.id,
+            recipient=prompt.recipient_address,
+            locale=negotiate(prompt.locale, department.locale),
+            department=department,
+            service=department.service(prompt.service),
+            provider=interaction.provider_ref,
+        )
+        try:
+            ref = await messenger.deliver_prompt(view)
+        except DeliveryError as error:
+            await self._failed_attempt(prompt, error, finish)
+            return
+        except Exception as error:  # a bug or an unexpected transport error: retry, log
+            log.exception("unexpected error delivering prompt %s", prompt_id)
+            await self._failed_attempt(prompt, DeliveryError(type(error).__name__), finish)
+            return
+        sent_at = self._icx.clock()
+        await finish(
             status=PromptStatus.SENT,
             channel_id=ref.channel_id,
             message_ts=ref.message_ts,
-            sent_at=now,
-            expires_at=now + self._icx.company.policy.expiry,
+            sent_at=sent_at,
+            expires_at=sent_at + self._icx.company.policy.expiry,
             attempts=prompt.attempts + 1,
             last_error=None,
         )
 
-    async def _failed_attempt(self, prompt: Prompt, error: DeliveryError) -> None:
+    async def _failed_attempt(
+        self, prompt: Prompt, error: DeliveryError, finish: "_Finisher"
+    ) -> None:
         attempts = prompt.attempts + 1
         message = str(error)[:500]
-        if error.permanent or attempts >= MAX_ATTEMPTS:
-            log.warning("prompt %s failed after %d attempt(s): %s", prompt.id, attempts, message)
-            await self._finish(
-                prompt.id, status=PromptStatus.FAILED, error=message, attempts=attempts, erase=True
-            )
+        if error.permanent:
+            log.warning("prompt %s failed: %s", prompt.id, message)
+            await finish(status=PromptStatus.FAILED, error=message, attempts=attempts, erase=True)
             return
         now = self._icx.clock()
         if error.retry_after is not None:
@@ -183,17 +191,26 @@ class Outbox:
             self._paused_until = max(self._paused_until or now, now + timedelta(seconds=delay))
         else:
             delay = backoff(attempts)
-        await self._finish(
-            prompt.id,
+        # Retried until the prompt expires (housekeeping or the next claim marks it expired).
+        await finish(
             status=PromptStatus.PENDING,
             error=message,
             attempts=attempts,
             next_attempt_at=now + timedelta(seconds=delay),
         )
 
-    async def _finish(
+
+class _Finisher:
+    """Records the outcome of one claimed delivery, only while the claim is still ours: if the
+    lease ran out and another sender took the row over, its outcome stands."""
+
+    def __init__(self, icx: Icx, prompt_id: str, lease: datetime) -> None:
+        self._icx = icx
+        self._prompt_id = prompt_id
+        self._lease = lease
+
+    async def __call__(
         self,
-        prompt_id: str,
         *,
         status: PromptStatus,
         error: str | None = None,
@@ -211,4 +228,10 @@ class Outbox:
                 erased_at=self._icx.clock(),
             )
         async with self._icx.db.transaction() as session:
-            await session.exec(update(Prompt).where(col(Prompt.id) == prompt_id).values(**changes))
+            result = await session.exec(
+                update(Prompt)
+                .where(col(Prompt.id) == self._prompt_id, col(Prompt.lease_until) == self._lease)
+                .values(**changes)
+            )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            log.warning("prompt %s: claim lost before its outcome was recorded", self._prompt_id)

@@ -14,7 +14,7 @@ from bots.runtime import Runtime
 from bots.standin.slack_web_api import SlackStandIn
 from core.departments import Company
 from core.intake import IntakeOutcome, InteractionIn, record_interaction
-from core.outbox import LEASE, MAX_ATTEMPTS, MAX_BACKOFF
+from core.outbox import LEASE, MAX_BACKOFF
 from storage.db import Database
 from storage.models import Prompt
 from tests.conftest import REQUESTER, FakeClock, runtime_on
@@ -155,7 +155,6 @@ async def test_many_prompts_with_interleaved_faults_are_each_delivered_once(
             await intake(runtime, f"BULK-{i}", requester=person)
         injected = 0
         for round_ in range(40):
-            # Faults only in the first rounds, so no prompt can use up MAX_ATTEMPTS.
             if round_ < 5:
                 slack.fail_next(1, status=503, method=POST)
                 slack.fail_next(1, status=500, method=POST)
@@ -280,29 +279,50 @@ async def test_a_deleted_account_fails_permanently_and_the_recipient_is_erased(
     assert len(slack.calls_to(POST)) == 1
 
 
-async def test_transient_failures_give_up_after_max_attempts(
+async def test_transient_failures_are_retried_until_the_prompt_expires(
     db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
 ) -> None:
-    slack.fail_next(MAX_ATTEMPTS + 3, status=503, method=POST)
+    """An outage longer than any backoff delays a prompt but never drops it while it is
+    current; only expiry ends the retries."""
+    slack.fail_next(1000, status=503, method=POST)
     async with runtime_on(db, slack, company, clock) as runtime:
         outcome = await intake(runtime, "FIN-FLAKY")
         assert outcome.prompt_id is not None
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, 13):
             assert await runtime.outbox.drain_once() == 1
             row = await prompt_row(db, outcome.prompt_id)
-            assert row.attempts == attempt
-            if attempt < MAX_ATTEMPTS:
-                assert row.status == "pending" and row.recipient_address == REQUESTER
-                assert await runtime.outbox.drain_once() == 0  # backing off, not hammering
+            assert row.status == "pending" and row.attempts == attempt
+            assert row.recipient_address == REQUESTER
+            assert row.last_error == "Slack answered HTTP 503"
+            assert await runtime.outbox.drain_once() == 0  # backing off, not hammering
             clock.advance(seconds=PAST_ANY_BACKOFF)
-        assert await runtime.outbox.drain_once() == 0
+        clock.advance(days=company.policy.expiry_days)
+        assert await runtime.outbox.drain_once() == 1  # claimed, found expired, not posted
 
     row = await prompt_row(db, outcome.prompt_id)
-    assert row.status == "failed" and row.attempts == MAX_ATTEMPTS
-    assert row.last_error == "Slack answered HTTP 503"
+    assert row.status == "expired" and row.attempts == 12
     assert row.recipient_address is None and row.erased_at is not None
-    assert len(slack.calls_to(POST)) == MAX_ATTEMPTS
-    assert len(slack.faults) == 3
+    assert len(slack.calls_to(POST)) == 12
+
+
+async def test_rate_limits_pause_every_send_and_use_up_nothing(
+    db: Database, slack: SlackStandIn, company: Company, clock: FakeClock
+) -> None:
+    people = add_people(slack, 5)
+    slack.rate_limit_next(30, retry_after=2, method=POST)
+    async with runtime_on(db, slack, company, clock) as runtime:
+        for i, person in enumerate(people):
+            await intake(runtime, f"RL-{i}", requester=person)
+        while slack.faults:
+            assert await runtime.outbox.drain_once() > 0
+            assert await runtime.outbox.drain_once() == 0  # paused for Retry-After
+            clock.advance(seconds=3)
+        while await runtime.outbox.drain_once():
+            pass
+    prompts = await all_prompts(db)
+    assert [p.status for p in prompts] == ["sent"] * len(people)
+    # Every 429 was waited out and nothing was sent twice: 30 refusals, then one post each.
+    assert len(slack.calls_to(POST)) == 30 + len(people)
 
 
 async def test_a_prompt_expired_before_delivery_is_never_posted(
