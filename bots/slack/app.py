@@ -66,6 +66,7 @@ class SlackBot:
                 web_client.proxy = None
         self.client = client
         self._socket_mode: AsyncSocketModeHandler | None = None
+        self._socket_connect: asyncio.Task[None] | None = None
         self._signing_secret = signing_secret
         self.directory = SlackDirectory(client)
         self.messenger = SlackMessenger(client)
@@ -116,13 +117,37 @@ class SlackBot:
         self.app.client.session = session
         await self.identify()
         if app_token is not None:
-            self._socket_mode = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
-            await self._socket_mode.connect_async()
+            url = await self._socket_url(app_token)
+            handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+            handler.client.wss_uri = url
+            self._socket_mode = handler
+            # The socket client retries a lost or failed connection forever; in the background
+            # that keeps the intake API and health checks up while it does.
+            self._socket_connect = asyncio.create_task(handler.connect_async())
+
+    async def _socket_url(self, app_token: str) -> str:
+        """Asked once here so that a wrong app token stops start-up with a reason."""
+        try:
+            opened = await self.client.apps_connections_open(app_token=app_token)
+        except SlackApiError as error:
+            raise SlackSetupError(
+                f"Slack rejected SLACK_APP_TOKEN ({error.response.get('error')}); create an "
+                "app-level token with the connections:write scope on the app's Basic "
+                "Information page, and turn on Socket Mode"
+            ) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise SlackSetupError(
+                f"cannot reach Slack at {self.client.base_url} ({error})"
+            ) from error
+        return str(opened["url"])
 
     async def stop(self) -> None:
         if self._socket_mode is not None:
             await self._socket_mode.close_async()
             self._socket_mode = None
+        if self._socket_connect is not None:
+            await asyncio.gather(self._socket_connect, return_exceptions=True)
+            self._socket_connect = None
         if self.client.session is not None:
             await self.client.session.close()
             self.client.session = self.app.client.session = None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class SlackStandIn:
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, StandInUser] = field(default_factory=dict)
     url: str = ""
+    # Socket Mode: acks icx sent back over the socket; set reject_app_token to refuse it.
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    reject_app_token: bool = False
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -77,6 +81,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{token}", self._respond)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -86,6 +91,8 @@ class SlackStandIn:
         return self.url
 
     async def stop(self) -> None:
+        for socket in self._sockets:
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -96,6 +103,39 @@ class SlackStandIn:
 
     def response_url(self, token: str = "r1") -> str:
         return f"{self.url}/respond/{token}"
+
+    # --- Socket Mode ----------------------------------------------------------------------
+
+    @property
+    def socket_connected(self) -> bool:
+        return any(not socket.closed for socket in self._sockets)
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> str:
+        """Delivers an event, interaction or command the way Slack does over Socket Mode."""
+        envelope_id = f"env-{next(self._ts)}"
+        message = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "accepts_response_payload": kind != "events_api",
+            "payload": payload,
+        }
+        for socket in self._sockets:
+            if not socket.closed:
+                await socket.send_json(message)
+        return envelope_id
+
+    def ack_for(self, envelope_id: str) -> dict[str, Any] | None:
+        return next((a for a in self.socket_acks if a.get("envelope_id") == envelope_id), None)
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return socket
 
     # --- inspection -----------------------------------------------------------------------
 
@@ -155,6 +195,11 @@ class SlackStandIn:
     async def _respond(self, request: web.Request) -> web.Response:
         self.calls.append(Call("response_url", await request.json()))
         return web.Response(text="ok")
+
+    def _apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        if self.reject_app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
 
     def _auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
         return {
