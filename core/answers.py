@@ -54,6 +54,7 @@ class PromptState:
     service: Service | None
     locale: str
     expires_at: datetime
+    snooze_days: int
     satisfaction: int | None = None
     effort: int | None = None
     reasons: tuple[str, ...] = ()
@@ -227,6 +228,7 @@ class Answers:
             service=department.service(prompt.service),
             locale=negotiate(prompt.locale, department.locale),
             expires_at=prompt.expires_at,
+            snooze_days=self._icx.company.policy.snooze_days,
             snoozed_until=snoozed if snoozed and snoozed > self._icx.clock() else None,
         )
         if response is None:

@@ -154,6 +154,7 @@ class Outbox:
             department=department,
             service=department.service(prompt.service),
             provider=interaction.provider_ref,
+            snooze_days=self._icx.company.policy.snooze_days,
         )
         try:
             ref = await messenger.deliver_prompt(view)

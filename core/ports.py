@@ -44,6 +44,7 @@ class PromptView:
     department: Department
     service: Service | None
     provider: str | None
+    snooze_days: int
 
 
 @dataclass(frozen=True)

@@ -112,8 +112,16 @@ def comment_button(t: Translator) -> str:
     return t._("Add a comment")
 
 
-def snooze_button(t: Translator) -> str:
-    return t._("Don't ask me for 30 days")
+def snooze_button(days: int, t: Translator) -> str:
+    return t.ngettext("Don't ask me for {n} day", "Don't ask me for {n} days", days)
+
+
+def change_satisfaction_button(t: Translator) -> str:
+    return t._("Change satisfaction")
+
+
+def change_effort_button(t: Translator) -> str:
+    return t._("Change ease")
 
 
 def snoozed(until: datetime, t: Translator) -> str:

@@ -224,6 +224,7 @@ def _state(department: Department, locale: str, **fields: Any) -> PromptState:
         service=service,
         locale=locale,
         expires_at=NOW + timedelta(days=7),
+        snooze_days=30,
         **fields,
     )
 
@@ -235,7 +236,7 @@ def prompt_screens(company: Company, t: Translator) -> Iterator[tuple[str, str]]
         service = department.services[0] if department.services else None
         for provider in (PROVIDER, None):
             for svc in (service, None):
-                rendered = blocks.satisfaction_blocks("01PROMPT", department, svc, provider, t)
+                rendered = blocks.satisfaction_blocks("01PROMPT", department, svc, provider, 30, t)
                 for text in block_texts(rendered):
                     yield f"satisfaction_blocks({department.key})", text
         for satisfaction in range(1, 6):
@@ -273,6 +274,11 @@ def prompt_screens(company: Company, t: Translator) -> Iterator[tuple[str, str]]
             state = _state(department, locale, snoozed_until=snoozed, **fields)
             for text in block_texts(blocks.blocks_for(state, t)):
                 yield f"blocks_for(snoozed, {sorted(fields)})", text
+            yield f"blocks_for(snoozed, {sorted(fields)}) text", blocks.fallback_text(state, t)
+        for stage in ("csat", "ces"):
+            state = _state(department, locale, satisfaction=3, effort=5)
+            for text in block_texts(blocks.blocks_for(state, t, stage)):
+                yield f"blocks_for(changing {stage})", text
         # The fallback text of a delivered prompt.
         yield "satisfaction_question", prompt_text.satisfaction_question(department, service, t)
     for result in TapResult:

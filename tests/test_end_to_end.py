@@ -114,6 +114,36 @@ async def test_changing_an_answer_updates_the_one_response(running: Icx) -> None
     assert len(rows) == 1 and rows[0].satisfaction == 5
 
 
+async def test_the_thank_you_brings_back_earlier_questions_to_change_them(running: Icx) -> None:
+    slack = running.slack
+    prompt_id, where = await _delivered(running)
+
+    async def tap(action: str) -> list[dict[str, object]]:
+        updates = len(slack.calls_to("chat.update"))
+        payload = sr.button_tap(prompt_id, action, **where, response_url=slack.response_url())
+        payload["actions"][0]["action_id"] = action
+        assert (await running.interact(payload))[0] == 200
+        calls = await slack.wait_for(lambda: slack.calls_to("chat.update")[updates:])
+        return calls[-1].payload["blocks"]  # type: ignore[no-any-return]
+
+    await tap("icx_csat_4")
+    thanks = await tap("icx_ces_6")
+    buttons = [e["action_id"] for e in thanks[-1]["elements"]]
+    assert buttons == ["icx_comment", "icx_change_csat", "icx_change_ces", "icx_snooze"]
+
+    again = await tap("icx_change_csat")
+    chosen = [b for b in again[2]["elements"] if b.get("style") == "primary"]
+    assert [b["action_id"] for b in chosen] == ["icx_csat_4"]
+    back = await tap("icx_csat_2")
+    assert back[-1]["elements"][0]["action_id"] == "icx_comment"  # straight back to thank-you
+    ease = await tap("icx_change_ces")
+    assert [b["action_id"] for b in ease[2]["elements"] if b.get("style")] == ["icx_ces_6"]
+    await tap("icx_ces_3")
+    async with running.db.session() as s:
+        (response,) = (await s.exec(select(Response))).all()
+    assert (response.satisfaction, response.effort) == (2, 3)
+
+
 async def test_reposting_the_same_reference_sends_nothing_twice(running: Icx) -> None:
     status, first = await running.intake(intake_body())
     assert status == 201

@@ -172,6 +172,7 @@ class SlackBot:
         app.action("icx_reasons")(self._on_reasons)
         app.action("icx_comment")(self._on_comment_button)
         app.action("icx_snooze")(self._on_snooze)
+        app.action(re.compile(r"^icx_change_(csat|ces)$"))(self._on_change)
         app.view(blocks.COMMENT_MODAL)(self._on_comment_submitted)
         app.command("/icx-score")(self._on_score)
         # Last: any other button (an old message, a forged payload) is acknowledged and explained.
@@ -223,15 +224,26 @@ class SlackBot:
         await ack()
         self._show(outcome, tap, respond)
 
+    async def _on_change(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        """Brings back an earlier question, the chosen answer highlighted, to change it."""
+        tap = self._tap(body, action.get("value", ""))
+        outcome = await self.answers.current(tap)
+        await ack()
+        self._show(outcome, tap, respond, stage=action["action_id"].rsplit("_", 1)[1])
+
     async def _on_comment_button(
         self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         tap = self._tap(body, action.get("value", ""))
         outcome = await self.answers.current(tap)
         await ack()
-        if outcome.state is None or not (tap.channel_id and tap.message_ts):
+        if outcome.state is None:
             self._tasks.spawn(self._explain(outcome, tap.user_id, respond))
             return
+        if not (tap.channel_id and tap.message_ts):
+            return  # not a tap on a message (Slack always sends the container): nothing to open
         t = translator(outcome.state.locale)
         modal = blocks.comment_modal(outcome.state, tap.channel_id, tap.message_ts, t)
         self._tasks.spawn(self.messenger.open_modal(body["trigger_id"], modal))
@@ -274,7 +286,7 @@ class SlackBot:
         log.info("ignored an unknown Slack action")
         self._tasks.spawn(self._explain(TapOutcome(TapResult.UNKNOWN), _user_of(body), respond))
 
-    def _show(self, outcome: TapOutcome, tap: Tap, respond: Any) -> None:
+    def _show(self, outcome: TapOutcome, tap: Tap, respond: Any, stage: str | None = None) -> None:
         """After the ack: redraw the message with what is now recorded, or explain a refusal."""
         state = outcome.state
         if state is None:
@@ -286,8 +298,8 @@ class SlackBot:
                 self.messenger.redraw(
                     tap.channel_id,
                     tap.message_ts,
-                    blocks.blocks_for(state, t),
-                    words.thank_you(state, t),
+                    blocks.blocks_for(state, t, stage),
+                    blocks.fallback_text(state, t),
                 )
             )
 

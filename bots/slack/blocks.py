@@ -62,19 +62,16 @@ def _buttons(prompt_id: str, prefix: str, options: list[Option], chosen: int | N
     return {"type": "actions", "block_id": f"{prefix}:{prompt_id}", "elements": elements}
 
 
-def _snooze(prompt_id: str, t: Translator) -> Block:
-    return {
-        "type": "actions",
-        "block_id": f"icx_more:{prompt_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": "icx_snooze",
-                "text": _text(words.snooze_button(t)),
-                "value": prompt_id,
-            }
-        ],
-    }
+def _button(action_id: str, label: str, prompt_id: str) -> Block:
+    return {"type": "button", "action_id": action_id, "text": _text(label), "value": prompt_id}
+
+
+def _more(prompt_id: str, buttons: list[Block]) -> Block:
+    return {"type": "actions", "block_id": f"icx_more:{prompt_id}", "elements": buttons}
+
+
+def _snooze(prompt_id: str, snooze_days: int, t: Translator) -> Block:
+    return _button("icx_snooze", words.snooze_button(snooze_days, t), prompt_id)
 
 
 def satisfaction_blocks(
@@ -82,6 +79,7 @@ def satisfaction_blocks(
     department: Department,
     service: Service | None,
     provider: str | None,
+    snooze_days: int,
     t: Translator,
     chosen: int | None = None,
 ) -> list[Block]:
@@ -89,7 +87,7 @@ def satisfaction_blocks(
         _section(words.intro(department, service, mention(provider), t)),
         _section(words.satisfaction_question(department, service, t), bold=True),
         _buttons(prompt_id, "icx_csat", words.satisfaction_options(t), chosen),
-        _snooze(prompt_id, t),
+        _more(prompt_id, [_snooze(prompt_id, snooze_days, t)]),
     ]
 
 
@@ -101,7 +99,7 @@ def effort_blocks(state: PromptState, t: Translator) -> list[Block]:
             f"{escape(words.effort_question(t))}"
         ),
         _buttons(state.prompt_id, "icx_ces", words.effort_options(t), state.effort),
-        _snooze(state.prompt_id, t),
+        _more(state.prompt_id, [_snooze(state.prompt_id, state.snooze_days, t)]),
     ]
 
 
@@ -119,48 +117,60 @@ def thanks_blocks(state: PromptState, t: Translator) -> list[Block]:
     chosen = [o for o in reasons if o["value"] in state.reasons]
     if chosen:
         select["initial_options"] = chosen
-    blocks = [
+    prompt_id = state.prompt_id
+    return [
         _section(words.thank_you(state, t), bold=True),
         _context(words.answer_summary(state, t)),
         {
             "type": "section",
-            "block_id": f"icx_reasons:{state.prompt_id}",
+            "block_id": f"icx_reasons:{prompt_id}",
             "text": {"type": "mrkdwn", "text": escape(words.reasons_label(t))},
             "accessory": select,
         },
-        {
-            "type": "actions",
-            "block_id": f"icx_more:{state.prompt_id}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "icx_comment",
-                    "text": _text(words.comment_button(t)),
-                    "value": state.prompt_id,
-                },
-                {
-                    "type": "button",
-                    "action_id": "icx_snooze",
-                    "text": _text(words.snooze_button(t)),
-                    "value": state.prompt_id,
-                },
+        _more(
+            prompt_id,
+            [
+                _button("icx_comment", words.comment_button(t), prompt_id),
+                # The earlier questions are gone from the message; these bring them back.
+                _button("icx_change_csat", words.change_satisfaction_button(t), prompt_id),
+                _button("icx_change_ces", words.change_effort_button(t), prompt_id),
+                _snooze(prompt_id, state.snooze_days, t),
             ],
-        },
+        ),
     ]
-    return blocks
 
 
-def blocks_for(state: PromptState, t: Translator) -> list[Block]:
-    """The stage that follows from what is recorded so far."""
-    if state.satisfaction is None:
-        blocks = satisfaction_blocks(state.prompt_id, state.department, state.service, None, t)
-    elif state.effort is None:
+def blocks_for(state: PromptState, t: Translator, stage: str | None = None) -> list[Block]:
+    """The stage that follows from what is recorded so far, or the one asked for ("csat",
+    "ces") when the person wants to change an earlier answer."""
+    if state.satisfaction is None or stage == "csat":
+        blocks = satisfaction_blocks(
+            state.prompt_id,
+            state.department,
+            state.service,
+            None,
+            state.snooze_days,
+            t,
+            chosen=state.satisfaction,
+        )
+    elif state.effort is None or stage == "ces":
         blocks = effort_blocks(state, t)
     else:
         blocks = thanks_blocks(state, t)
     if state.snoozed_until is not None:
         blocks.append(_context(words.snoozed(state.snoozed_until, t)))
     return blocks
+
+
+def fallback_text(state: PromptState, t: Translator) -> str:
+    """The notification and screen-reader text of the stage blocks_for shows."""
+    if state.satisfaction is None:
+        if state.snoozed_until is not None:
+            return words.snoozed(state.snoozed_until, t)
+        return words.satisfaction_question(state.department, state.service, t)
+    if state.effort is None:
+        return words.effort_statement(state.department, t)
+    return words.thank_you(state, t)
 
 
 def comment_modal(state: PromptState, channel_id: str, message_ts: str, t: Translator) -> Block:

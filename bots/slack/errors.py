@@ -26,7 +26,7 @@ def as_delivery_error(error: Exception) -> DeliveryError:
         status = error.response.status_code
         code = str(error.response.get("error", "")) if error.response.data else ""
         if status == 429:
-            retry_after = float(error.response.headers.get("Retry-After", "1") or 1)
+            retry_after = _seconds(error.response.headers.get("Retry-After"))
             return DeliveryError(
                 f"rate limited (429), retry after {retry_after:g}s", retry_after=retry_after
             )
@@ -36,3 +36,10 @@ def as_delivery_error(error: Exception) -> DeliveryError:
     if isinstance(error, aiohttp.ClientError | TimeoutError):
         return DeliveryError(f"cannot reach Slack: {type(error).__name__}")
     raise error
+
+
+def _seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header or 1))
+    except ValueError:
+        return 1.0

@@ -21,11 +21,12 @@ class SlackMessenger:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
+        self._generations: dict[tuple[str, str], int] = {}
 
     async def deliver_prompt(self, view: PromptView) -> MessageRef:
         t = translator(view.locale)
         blocks = satisfaction_blocks(
-            view.prompt_id, view.department, view.service, view.provider, t
+            view.prompt_id, view.department, view.service, view.provider, view.snooze_days, t
         )
         fallback = words.satisfaction_question(view.department, view.service, t)
         try:
@@ -41,20 +42,30 @@ class SlackMessenger:
         self, channel_id: str, message_ts: str, blocks: list[Block], text: str
     ) -> None:
         """Updates a prompt message; a rate limit is waited out a few times before giving up
-        (the answer is already committed, only the picture would be stale)."""
-        for _ in range(3):
-            try:
-                await self._client.chat_update(
-                    channel=channel_id, ts=message_ts, blocks=blocks, text=text
-                )
-                return
-            except SlackApiError as error:
-                failure = as_delivery_error(error)
-                if failure.retry_after is None:
-                    log.warning("could not update prompt message: %s", failure)
+        (the answer is already committed, only the picture would be stale). A redraw that a
+        later one overtook while it waited is dropped, so the message never goes back."""
+        key = (channel_id, message_ts)
+        generation = self._generations.get(key, 0) + 1
+        self._generations[key] = generation
+        try:
+            for _ in range(3):
+                if self._generations[key] != generation:
                     return
-                await asyncio.sleep(min(failure.retry_after, 30))
-        log.warning("gave up updating a prompt message after repeated rate limits")
+                try:
+                    await self._client.chat_update(
+                        channel=channel_id, ts=message_ts, blocks=blocks, text=text
+                    )
+                    return
+                except Exception as error:
+                    failure = as_delivery_error(error)
+                    if failure.retry_after is None:
+                        log.warning("could not update prompt message: %s", failure)
+                        return
+                    await asyncio.sleep(min(failure.retry_after, 30))
+            log.warning("gave up updating a prompt message after repeated rate limits")
+        finally:
+            if self._generations.get(key) == generation:
+                del self._generations[key]
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
         try:
