@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from core.config import Config, ConfigError, load_company, load_settings
 from core.i18n import translator
+from core.periods import MAX_DAYS
+from storage.db import UnsupportedDatabase
 
 
 def _config() -> Config:
@@ -40,9 +42,14 @@ def _db(args: argparse.Namespace) -> None:
             if args.action == "upgrade":
                 await upgrade(db.engine)
             state = await schema_state(db.engine)
-            verdict = "up to date" if state.up_to_date else "out of date: run icx db upgrade"
             print(f"database {db.engine.url.render_as_string(hide_password=True)}")
-            print(f"schema revision {state.current or 'none'} (latest {state.head}): {verdict}")
+            problem = state.problem()
+            if problem is None:
+                print(f"schema revision {state.current} (latest {state.head}): up to date")
+            else:
+                print(f"schema: {problem}")
+                # Scripts (deploy steps, health checks) can tell from the exit status.
+                raise SystemExit(1)
         finally:
             await db.dispose()
 
@@ -54,6 +61,7 @@ def _score(args: argparse.Namespace) -> None:
     from core.context import Icx
     from core.identity import Keyer
     from storage.db import Database
+    from storage.migrate import schema_state
 
     config = _config()
     text = " ".join(args.department)
@@ -67,6 +75,9 @@ def _score(args: argparse.Namespace) -> None:
         # Scores need no secret: they never look at who answered.
         icx = Icx(config.company, db, Keyer("scores-read-no-identities"))
         try:
+            problem = (await schema_state(db.engine)).problem()
+            if problem is not None:
+                raise ConfigError(problem)
             answer = await score_command.answer(icx, text, translator(args.locale))
         finally:
             await db.dispose()
@@ -111,6 +122,13 @@ def _demo(args: argparse.Namespace) -> None:
     asyncio.run(run_demo(args.database_url, locale=args.locale))
 
 
+def _days(text: str) -> int:
+    days = int(text) if text.isdigit() else 0
+    if not 1 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"a whole number of days from 1 to {MAX_DAYS}")
+    return days
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="icx", description="Internal customer experience bot.")
     main.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -126,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="print a department's scores, like /icx-score")
     score.add_argument("department", nargs="*", help="department key, name or alias; none: all")
     group = score.add_mutually_exclusive_group()
-    group.add_argument("--days", type=int, help="rolling window in days (default 30)")
+    group.add_argument("--days", type=_days, help="rolling window in days (default 30)")
     group.add_argument("--period", help="7d, 30d, 90d or quarter")
     score.add_argument("--locale", default="en", help="en or zh_Hans")
     score.set_defaults(run=_score)
@@ -154,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     try:
         args.run(args)
-    except ConfigError as error:
+    except (ConfigError, UnsupportedDatabase) as error:
         print(f"icx: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

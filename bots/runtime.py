@@ -69,13 +69,9 @@ class Runtime:
         return self.config.settings.slack_app_token is not None
 
     async def start(self) -> None:
-        state = await schema_state(self.db.engine)
-        if not state.up_to_date:
-            await self.db.dispose()
-            raise SchemaOutOfDate(
-                f"the database schema is at revision {state.current or 'none (empty database)'}, "
-                f"this version of icx needs {state.head}. Run: icx db upgrade"
-            )
+        problem = (await schema_state(self.db.engine)).problem()
+        if problem is not None:
+            raise SchemaOutOfDate(problem)
         app_token = self.config.settings.slack_app_token
         await self.slack.start(app_token.get_secret_value() if app_token else None)
         if self.options.background:

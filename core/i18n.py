@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -82,9 +82,6 @@ class Translator:
 
     def date(self, value: date | datetime) -> str:
         return format_date(value, format="medium", locale=self.babel_locale)
-
-    def datetime(self, value: datetime, tz: object = None) -> str:
-        return format_datetime(value, format="medium", tzinfo=tz, locale=self.babel_locale)
 
 
 def _load(locale: str) -> gettext.GNUTranslations:

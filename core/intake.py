@@ -5,6 +5,7 @@ policy, idempotency and refusals are the same everywhere.
 """
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -190,7 +191,8 @@ async def _insert(
     # Two interactions for one person arriving together must not both pass the cooldown and
     # the weekly budget: the check and the insert take turns per person, in this process and
     # (PostgreSQL) across replicas.
-    async with icx.person_locks.hold(key or ""), icx.db.transaction() as session:
+    turn = icx.person_locks.hold(key) if key is not None else nullcontext()
+    async with turn, icx.db.transaction() as session:
         if key is not None:
             await lock_for_transaction(session, icx.db.dialect, key)
         reason: SkipReason | None

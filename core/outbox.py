@@ -57,13 +57,15 @@ class Outbox:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the pass, not after: a prompt committed during the pass sets it
+            # again, and the wait below returns at once instead of sleeping past it.
+            self._wake.clear()
             try:
                 delivered = await self.drain_once()
             except Exception:
                 log.exception("outbox pass failed; retrying shortly")
                 delivered = 0
             if delivered == 0 and not self._stopping:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
                 except TimeoutError:

@@ -94,7 +94,8 @@ def describe(score: DepartmentScore, t: Translator) -> ScoreText:
     )
     satisfied = score.satisfied
     if satisfied is None:
-        return ScoreText(title, [_not_enough(score, t), rate_line], footnote(score, t))
+        # No rate either: "1 of 1 asked" would tell who answered.
+        return ScoreText(title, [_not_enough(score, t)], footnote(score, t))
     lines = [
         t._(
             "Satisfied: {share} (95% interval {interval}), n = {n}.",

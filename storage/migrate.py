@@ -29,10 +29,25 @@ def head_revision() -> str:
 class SchemaState:
     current: str | None
     head: str
+    known: bool  # False: migrated by a newer icx than this one
 
     @property
     def up_to_date(self) -> bool:
         return self.current == self.head
+
+    def problem(self) -> str | None:
+        """What an operator must do before this icx may use the database, if anything."""
+        if self.up_to_date:
+            return None
+        if not self.known:
+            return (
+                f"the database schema is at revision {self.current}, which this version of icx "
+                "does not know: it was migrated by a newer icx. Run that version, or upgrade icx."
+            )
+        return (
+            f"the database schema is at revision {self.current or 'none (empty database)'}, "
+            f"this version of icx needs {self.head}. Run: icx db upgrade"
+        )
 
 
 async def schema_state(engine: AsyncEngine) -> SchemaState:
@@ -41,7 +56,9 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
 
     async with engine.connect() as connection:
         revision = await connection.run_sync(current)
-    return SchemaState(current=revision, head=head_revision())
+    scripts = ScriptDirectory.from_config(_config())
+    known = revision is None or revision in {s.revision for s in scripts.walk_revisions()}
+    return SchemaState(current=revision, head=head_revision(), known=known)
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

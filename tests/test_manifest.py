@@ -11,6 +11,7 @@ MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
 # Web API methods the Slack adapter calls, and the bot scope each needs (None: no scope).
 SCOPE_OF = {
     "auth.test": None,
+    "apps.connections.open": None,  # the app-level token's connections:write, not a bot scope
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "views.open": None,
@@ -22,8 +23,8 @@ SCOPE_OF = {
 def _methods_called() -> set[str]:
     """chat_postMessage(…) → chat.postMessage; api_call("users.info", …) → users.info."""
     source = "\n".join(p.read_text() for p in (ROOT / "bots" / "slack").glob("*.py"))
-    sdk = {m.replace("_", ".", 1) for m in re.findall(r"client\.(\w+)\(", source)} - {"api.call"}
-    generic = set(re.findall(r'"((?:users|chat|views|auth|conversations)\.\w+)"', source))
+    sdk = {m.replace("_", ".") for m in re.findall(r"client\.(\w+)\(", source)} - {"api.call"}
+    generic = set(re.findall(r'"((?:users|chat|views|auth|apps|conversations)\.\w+)"', source))
     return sdk | generic
 
 

@@ -66,7 +66,7 @@ def test_db_commands(tmp_path: Path) -> None:
         )
 
     before = icx("db", "status")
-    assert before.returncode == 0 and "out of date: run icx db upgrade" in before.stdout
+    assert before.returncode == 1 and "Run: icx db upgrade" in before.stdout
     upgraded = icx("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
     assert (

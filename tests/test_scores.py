@@ -146,8 +146,8 @@ async def test_below_the_minimum_no_number_is_shown(db: Database, company: Compa
     assert score.change is None
     text = score_text.describe(score, translator("en"))
     joined = " ".join(text.lines)
-    assert "3 so far, 2 more needed" in joined
-    assert "Satisfied" not in joined and "Effort" not in joined
+    assert text.lines == ["Not enough responses to show numbers yet: 3 so far, 2 more needed."]
+    assert "Satisfied" not in joined and "Response rate" not in joined
 
 
 async def test_effort_is_gated_on_its_own_n(db: Database, company: Company) -> None:

@@ -1,6 +1,7 @@
 """The Bolt app: which Slack action calls which core operation, and what is shown after."""
 
 import asyncio
+import html
 import json
 import logging
 import re
@@ -81,6 +82,9 @@ class SlackBot:
             signing_secret=signing_secret,
             process_before_response=True,
             authorize=self._authorizer(),
+            # bots/slack/adapter.py verifies every HTTP request before Bolt sees it; Socket
+            # Mode requests are not signed.
+            request_verification_enabled=False,
         )
         self._register()
 
@@ -315,7 +319,9 @@ class SlackBot:
 
     async def _on_score(self, ack: Any, command: dict[str, Any]) -> None:
         t = await self._translator_for(command.get("user_id", ""))
-        answer = await score_command.answer(self.icx, command.get("text") or "", t)
+        # Slack sends &, < and > in command text as HTML entities ("People &amp; HR").
+        typed = html.unescape(command.get("text") or "")
+        answer = await score_command.answer(self.icx, typed, t)
         await ack(response_type="ephemeral", text=answer.title, blocks=blocks.score_blocks(answer))
 
     async def _translator_for(self, user_id: str) -> Translator:
