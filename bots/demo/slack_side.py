@@ -1,12 +1,10 @@
 """Slack's side of the conversation: the requests Slack sends to /slack/events when someone taps a
 button or types a slash command, signed exactly as Slack signs them (GUIDE §7).
 
-Plain hmac and aiohttp on purpose: the demo is a client of the server, like Slack is, so it must
-not borrow the server's Slack SDK.
+Plain hmac (bots/slack/signature.py) and aiohttp on purpose: the demo is a client of the server,
+like Slack is, so it must not borrow the server's Slack SDK.
 """
 
-import hashlib
-import hmac
 import json
 import time
 import urllib.parse
@@ -15,16 +13,10 @@ from typing import Any
 
 import aiohttp
 
+from bots.slack.signature import signed_headers as sign
+
 TEAM = {"id": "T0ACME001", "domain": "acme"}
 APP_ID = "A0ICX00001"
-
-
-def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
-    """X-Slack-Signature = v0= + HMAC-SHA256(secret, "v0:{timestamp}:{body}")."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    base = b"v0:" + stamp.encode() + b":" + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
 
 
 @dataclass(frozen=True)
