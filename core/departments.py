@@ -43,6 +43,23 @@ class SlackChannels(_Strict):
     alert_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
 
 
+class Translation(_Strict):
+    """A department's names in one more language; whatever is left out falls back to the
+    default text, never to an empty string."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=80)
+    services: dict[str, str] = Field(default_factory=dict)
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("services", "reasons")
+    @classmethod
+    def _no_empty_names(cls, value: dict[str, str]) -> dict[str, str]:
+        empty = sorted(k for k, v in value.items() if not v.strip())
+        if empty:
+            raise ValueError(f"empty translation for {', '.join(empty)}")
+        return value
+
+
 class Policy(_Strict):
     cooldown_days: int = Field(default=14, ge=0, le=365)
     weekly_budget: int = Field(default=3, ge=1, le=50)
@@ -76,6 +93,7 @@ class Department(_Strict):
     reasons: tuple[Reason, ...] = ()
     slack: SlackChannels = SlackChannels()
     leaders: tuple[str, ...] = ()
+    translations: dict[str, Translation] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -108,6 +126,33 @@ class Department(_Strict):
             ]
         return value
 
+    @field_validator("translations")
+    @classmethod
+    def _shipped_languages(cls, value: dict[str, Translation]) -> dict[str, Translation]:
+        unknown = sorted(set(value) - set(SUPPORTED_LOCALES))
+        if unknown:
+            raise ValueError(
+                f"no catalog for {', '.join(unknown)}; translations may be given for "
+                f"{', '.join(SUPPORTED_LOCALES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _translations_name_known_keys(self) -> "Department":
+        services = {s.key for s in self.services}
+        reasons = {r.key for r in self.effective_reasons}
+        for locale, translation in self.translations.items():
+            for label, given, known in (
+                ("services", translation.services, services),
+                ("reasons", translation.reasons, reasons),
+            ):
+                unknown = sorted(set(given) - known)
+                if unknown:
+                    raise ValueError(
+                        f"translations.{locale}.{label} names unknown key(s) {', '.join(unknown)}"
+                    )
+        return self
+
     @model_validator(mode="after")
     def _unique_children(self) -> "Department":
         for label, keys in (
@@ -133,7 +178,22 @@ class Department(_Strict):
         return next((s for s in self.services if s.key == key), None)
 
     def names(self) -> tuple[str, ...]:
-        return (self.key, self.name, *self.aliases)
+        """Everything a person may call it, in any language."""
+        translated = tuple(t.name for t in self.translations.values() if t.name)
+        return (self.key, self.name, *self.aliases, *translated)
+
+    def display_name(self, locale: str) -> str:
+        translation = self.translations.get(locale)
+        return translation.name if translation and translation.name else self.name
+
+    def service_name(self, service: Service, locale: str) -> str:
+        translation = self.translations.get(locale)
+        return translation.services.get(service.key, service.name) if translation else service.name
+
+    def reason_name(self, reason: Reason, locale: str) -> str | None:
+        """The configured translation, if any (built-in reasons also have the catalogs)."""
+        translation = self.translations.get(locale)
+        return translation.reasons.get(reason.key) if translation else None
 
 
 class Directory(_Strict):

@@ -31,11 +31,14 @@ class Option:
     label: str
 
 
-def service_name(service: Service | None, t: Translator) -> str:
-    return service.name if service else t._("your request")
+def service_name(department: Department, service: Service | None, t: Translator) -> str:
+    return department.service_name(service, t.locale) if service else t._("your request")
 
 
-def reason_name(reason: Reason, t: Translator) -> str:
+def reason_name(department: Department, reason: Reason, t: Translator) -> str:
+    configured = department.reason_name(reason, t.locale)
+    if configured is not None:
+        return configured
     return t._(reason.name) if reason.builtin else reason.name
 
 
@@ -46,21 +49,21 @@ def intro(
         return t._(
             "{provider} from {department} recently helped you with {service}.",
             provider=provider,
-            department=department.name,
-            service=service_name(service, t),
+            department=department.display_name(t.locale),
+            service=service_name(department, service, t),
         )
     return t._(
         "{department} recently helped you with {service}.",
-        department=department.name,
-        service=service_name(service, t),
+        department=department.display_name(t.locale),
+        service=service_name(department, service, t),
     )
 
 
 def satisfaction_question(department: Department, service: Service | None, t: Translator) -> str:
     return t._(
         "How satisfied are you with how {department} handled {service}?",
-        department=department.name,
-        service=service_name(service, t),
+        department=department.display_name(t.locale),
+        service=service_name(department, service, t),
     )
 
 
@@ -69,7 +72,10 @@ def satisfaction_options(t: Translator) -> list[Option]:
 
 
 def effort_statement(department: Department, t: Translator) -> str:
-    return t._("{department} made it easy to handle my request.", department=department.name)
+    return t._(
+        "{department} made it easy to handle my request.",
+        department=department.display_name(t.locale),
+    )
 
 
 def effort_question(t: Translator) -> str:
@@ -89,7 +95,7 @@ def recorded_satisfaction(state: PromptState, t: Translator) -> str:
 def thank_you(state: PromptState, t: Translator) -> str:
     return t._(
         "Thank you. Your answer is recorded and helps {department} improve.",
-        department=state.department.name,
+        department=state.department.display_name(t.locale),
     )
 
 

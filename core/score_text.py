@@ -78,7 +78,7 @@ def _change_line(score: DepartmentScore, t: Translator) -> str:
 def describe(score: DepartmentScore, t: Translator) -> ScoreText:
     title = t._(
         "{department} — {period}",
-        department=score.department.name,
+        department=score.department.display_name(t.locale),
         period=period_name(score.window, t),
     )
     rate = score.response_rate
@@ -138,13 +138,14 @@ def footnote(score: DepartmentScore, t: Translator) -> str:
 def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> ScoreText:
     """Every department side by side, alphabetical: a view, never a ranking."""
     lines = []
-    for score in scores:
+    # Alphabetical in the reader's language.
+    for score in sorted(scores, key=lambda s: s.department.display_name(t.locale).casefold()):
         satisfied = score.satisfied
         if satisfied is None:
             lines.append(
                 t._(
                     "{department}: {status}",
-                    department=score.department.name,
+                    department=score.department.display_name(t.locale),
                     status=t.ngettext(
                         "{n} response, {more} more needed",
                         "{n} responses, {more} more needed",
@@ -165,7 +166,7 @@ def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> Score
         effort = score.effort
         line = t._(
             "{department}: {share} satisfied ({interval}), effort {effort}, n = {n}",
-            department=score.department.name,
+            department=score.department.display_name(t.locale),
             share=t.percent(satisfied.share),
             interval=_interval(satisfied, t),
             effort=t.decimal(effort.mean) if effort else "–",
@@ -178,7 +179,7 @@ def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> Score
 
 
 def help_text(departments: list[Department], t: Translator) -> ScoreText:
-    names = t.join([d.name for d in sorted(departments, key=lambda d: d.name.casefold())])
+    names = t.join(sorted((d.display_name(t.locale) for d in departments), key=str.casefold))
     return ScoreText(
         t._("How to use /icx-score"),
         [
@@ -196,7 +197,7 @@ def unknown_department(typed: str, suggestions: list[Department], t: Translator)
         return t._(
             "There is no department called “{typed}”. Did you mean: {names}?",
             typed=typed,
-            names=t.join([d.name for d in suggestions], style="or"),
+            names=t.join([d.display_name(t.locale) for d in suggestions], style="or"),
         )
     return t._(
         "There is no department called “{typed}”. Type /icx-score help to see them all.",

@@ -79,8 +79,9 @@ async def test_demo_in_chinese(tmp_path: Path, capsys: pytest.CaptureFixture[str
     output = capsys.readouterr().out
     # The narration stays English; what the product says is in the person's language.
     assert "2. icx asks" in output
-    assert "Finance这次处理Expense reimbursement，你满意吗？" in output
-    assert "“找Finance办这件事很省事。”" in output
+    # Department names come translated from the departments file.
+    assert "财务部这次处理Expense reimbursement，你满意吗？" in output
+    assert "“找财务部办这件事很省事。”" in output
     legal = _section(output, "types: /icx-score legal", "types: /icx-score\n")
     assert "回答还不够多，暂不显示数据" in legal
     assert "全部部门（最近 30 天）" in output

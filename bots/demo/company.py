@@ -41,6 +41,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "finance",
         "name": "Finance",
+        "translations": {"zh_Hans": {"name": "财务部"}},
         "aliases": ["fin", "accounting"],
         "timezone": "Europe/Berlin",
         "services": [
@@ -54,6 +55,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "it",
         "name": "IT",
+        "translations": {"zh_Hans": {"name": "信息技术部"}},
         "aliases": ["helpdesk", "it-support"],
         "timezone": "America/New_York",
         "services": [
@@ -67,6 +69,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "people",
         "name": "People & HR",
+        "translations": {"zh_Hans": {"name": "人力资源部"}},
         "aliases": ["hr", "people-ops"],
         "timezone": "Asia/Shanghai",
         "services": [
@@ -79,6 +82,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "procurement",
         "name": "Procurement",
+        "translations": {"zh_Hans": {"name": "采购部"}},
         "aliases": ["purchasing"],
         "timezone": "Europe/Berlin",
         "services": [
@@ -90,6 +94,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "legal",
         "name": "Legal",
+        "translations": {"zh_Hans": {"name": "法务部"}},
         "aliases": ["counsel"],
         "timezone": "Europe/London",
         "services": [
@@ -100,6 +105,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
     {
         "key": "facilities",
         "name": "Facilities",
+        "translations": {"zh_Hans": {"name": "行政后勤部"}},
         "aliases": ["workplace", "office"],
         "timezone": "Europe/Berlin",
         "services": [

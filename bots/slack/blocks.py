@@ -105,7 +105,7 @@ def effort_blocks(state: PromptState, t: Translator) -> list[Block]:
 
 def thanks_blocks(state: PromptState, t: Translator) -> list[Block]:
     reasons = [
-        {"text": _text(words.reason_name(r, t)), "value": r.key}
+        {"text": _text(words.reason_name(state.department, r, t)), "value": r.key}
         for r in state.department.effective_reasons
     ]
     select: Block = {
