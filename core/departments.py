@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from core.i18n import N_, SUPPORTED_LOCALES
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-SEGMENTS = ("funder", "influencer", "end-user")
 
 # Used when a department lists no reasons of its own.
 DEFAULT_REASONS: tuple[tuple[str, str], ...] = (

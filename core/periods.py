@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-PRESETS = ("7d", "30d", "90d", "quarter")
 MAX_DAYS = 731
 
 
