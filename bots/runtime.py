@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from bots.slack.app import SlackBot
 from bots.tasks import BackgroundTasks
+from bots.teams.app import TeamsApp
 from core.clock import Clock, utcnow
 from core.config import Config, ConfigError, require
 from core.context import Icx
@@ -12,6 +13,7 @@ from core.housekeeping import Housekeeper
 from core.identity import Keyer
 from core.outbox import Outbox
 from core.ports import Messenger
+from core.settings import Settings
 from storage.db import Database
 from storage.migrate import schema_state
 
@@ -35,14 +37,13 @@ class Runtime:
         self.options = options or RuntimeOptions()
         settings = config.settings
         require(settings, "icx_secret_key", "icx_api_token", purpose="icx serve")
-        if not settings.slack_enabled:
+        if not (settings.slack_enabled or settings.teams_enabled):
             raise ConfigError(
-                "icx serve needs a chat platform: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
-                "(or SLACK_APP_TOKEN for Socket Mode)."
+                "icx serve needs a chat platform: for Slack set SLACK_BOT_TOKEN and "
+                "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode); for Microsoft Teams "
+                "set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD."
             )
-        if settings.slack_app_token is None:
-            require(settings, "slack_signing_secret", purpose="Slack over HTTP")
-        assert settings.icx_secret_key is not None and settings.slack_bot_token is not None
+        assert settings.icx_secret_key is not None
         try:
             keyer = Keyer(settings.icx_secret_key.get_secret_value())
         except ValueError as error:
@@ -50,19 +51,31 @@ class Runtime:
         self.db = Database(settings.database_url)
         self.icx = Icx(config.company, self.db, keyer, clock=self.options.clock)
         self.tasks = BackgroundTasks()
+        messengers: dict[str, Messenger] = {}
+        self.slack = self._slack(settings) if settings.slack_enabled else None
+        if self.slack is not None:
+            self.icx.directories["slack"] = self.slack.directory
+            messengers["slack"] = self.slack.messenger
+        self.teams = TeamsApp(self.icx, settings) if settings.teams_enabled else None
+        if self.teams is not None:
+            self.icx.directories["teams"] = self.teams.directory
+            messengers["teams"] = self.teams.messenger
+        self.outbox = Outbox(self.icx, messengers)
+        self.icx.on_prompt_scheduled = self.outbox.wake
+        self.housekeeper = Housekeeper(self.icx, every=self.options.housekeeping_every)
+
+    def _slack(self, settings: Settings) -> SlackBot:
+        if settings.slack_app_token is None:
+            require(settings, "slack_signing_secret", purpose="Slack over HTTP")
+        assert settings.slack_bot_token is not None
         secret = settings.slack_signing_secret
-        self.slack = SlackBot(
+        return SlackBot(
             self.icx,
             bot_token=settings.slack_bot_token.get_secret_value(),
             signing_secret=secret.get_secret_value() if secret else "",
             api_url=settings.slack_api_url,
             tasks=self.tasks,
         )
-        self.icx.directories["slack"] = self.slack.directory
-        messengers: dict[str, Messenger] = {"slack": self.slack.messenger}
-        self.outbox = Outbox(self.icx, messengers)
-        self.icx.on_prompt_scheduled = self.outbox.wake
-        self.housekeeper = Housekeeper(self.icx, every=self.options.housekeeping_every)
 
     @property
     def socket_mode(self) -> bool:
@@ -72,8 +85,9 @@ class Runtime:
         problem = (await schema_state(self.db.engine)).problem()
         if problem is not None:
             raise SchemaOutOfDate(problem)
-        app_token = self.config.settings.slack_app_token
-        await self.slack.start(app_token.get_secret_value() if app_token else None)
+        if self.slack is not None:
+            app_token = self.config.settings.slack_app_token
+            await self.slack.start(app_token.get_secret_value() if app_token else None)
         if self.options.background:
             self.outbox.start()
             self.housekeeper.start()
@@ -82,5 +96,6 @@ class Runtime:
         await self.outbox.stop()
         await self.housekeeper.stop()
         await self.tasks.drain()
-        await self.slack.stop()
+        if self.slack is not None:
+            await self.slack.stop()
         await self.db.dispose()

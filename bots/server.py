@@ -1,4 +1,4 @@
-"""The one HTTP server of `icx serve`: Slack, the intake API and health."""
+"""The one HTTP server of `icx serve`: Slack, Teams, the intake API and health."""
 
 import asyncio
 import logging
@@ -28,8 +28,10 @@ def create_app(runtime: Runtime) -> web.Application:
 
     app.router.add_post("/api/v1/interactions", intake)
     app.router.add_get("/healthz", health)
-    if not runtime.socket_mode:
+    if runtime.slack is not None and not runtime.socket_mode:
         app.router.add_post("/slack/events", runtime.slack.http_handler())
+    if runtime.teams is not None:
+        app.router.add_post("/api/messages", runtime.teams.http_handler())
     return app
 
 

@@ -115,22 +115,35 @@ class Answers:
             return TapOutcome(TapResult.INVALID)
         return await self._update_response(tap, effort=value)
 
-    async def reasons(self, tap: Tap, keys: list[str]) -> TapOutcome:
+    def _known_reasons(self, keys: list[str]) -> Callable[[Prompt], bool]:
         def allowed(prompt: Prompt) -> bool:
             department = self._icx.company.department(prompt.department)
             known = {r.key for r in department.effective_reasons} if department else set()
             return set(keys) <= known and len(set(keys)) == len(keys)
 
-        return await self._update_response(tap, valid=allowed, reasons=list(keys))
+        return allowed
+
+    async def reasons(self, tap: Tap, keys: list[str]) -> TapOutcome:
+        return await self._update_response(tap, valid=self._known_reasons(keys), reasons=list(keys))
 
     async def details(
-        self, tap: Tap, comment: str | None, external_customer: bool, contact_consent: bool
+        self,
+        tap: Tap,
+        comment: str | None,
+        external_customer: bool,
+        contact_consent: bool,
+        reasons: list[str] | None = None,
     ) -> TapOutcome:
+        """The optional follow-up in one write; `reasons` too when the platform sends them with
+        the form (Teams) rather than on their own (Slack)."""
         text = (comment or "").strip() or None
         if text is not None and len(text) > COMMENT_MAX:
             return TapOutcome(TapResult.INVALID)
+        with_reasons: dict[str, object] = {} if reasons is None else {"reasons": list(reasons)}
         return await self._update_response(
             tap,
+            valid=self._known_reasons(reasons or []),
+            **with_reasons,
             comment=text,
             external_customer=external_customer,
             contact_consent=contact_consent,

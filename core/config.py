@@ -94,7 +94,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         lines = [
-            f"  - {str(e['loc'][0]).upper()}: {str(e['msg']).removeprefix('Value error, ')}"
+            # A check across fields names its variables itself and has no location.
+            f"  - {str(e['loc'][0]).upper() + ': ' if e['loc'] else ''}"
+            f"{str(e['msg']).removeprefix('Value error, ')}"
             for e in error.errors()
         ]
         raise ConfigError("environment settings are invalid:\n" + "\n".join(lines)) from None

@@ -42,6 +42,14 @@ class SlackChannels(_Strict):
     alert_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
 
 
+class TeamsChannels(_Strict):
+    """Teams channel ids (19:…@thread.tacv2), reached through the conversation reference the
+    bot stored when it was added to the team."""
+
+    digest_channel: str | None = Field(default=None, pattern=r"^19:[^\s]+@thread\.[a-z0-9]+$")
+    alert_channel: str | None = Field(default=None, pattern=r"^19:[^\s]+@thread\.[a-z0-9]+$")
+
+
 class Translation(_Strict):
     """A department's names in one more language; whatever is left out falls back to the
     default text, never to an empty string."""
@@ -91,6 +99,7 @@ class Department(_Strict):
     services: tuple[Service, ...] = ()
     reasons: tuple[Reason, ...] = ()
     slack: SlackChannels = SlackChannels()
+    teams: TeamsChannels = TeamsChannels()
     leaders: tuple[str, ...] = ()
     translations: dict[str, Translation] = Field(default_factory=dict)
 

@@ -24,6 +24,8 @@ ASKING_STATUSES = (
 
 class SkipReason(StrEnum):
     UNKNOWN_USER = "unknown_user"
+    # Known, but the platform gives no way to write to them (Teams: the app is not installed).
+    UNREACHABLE = "unreachable"
     BOT = "bot"
     REQUESTER_IS_PROVIDER = "requester_is_provider"
     OPTED_OUT = "opted_out"

@@ -197,7 +197,9 @@ async def _insert(
             await lock_for_transaction(session, icx.db.dialect, key)
         reason: SkipReason | None
         if requester is None:
-            reason = SkipReason.UNKNOWN_USER
+            reason = _not_found_reason(icx, request.requester)
+        elif not requester.reachable:
+            reason = SkipReason.UNREACHABLE
         elif requester.is_bot:
             reason = SkipReason.BOT
         elif _same_person(requester, request.requester, provider, request.provider):
@@ -243,6 +245,13 @@ async def _insert(
     return IntakeOutcome(
         interaction.id, True, prompt.id, "scheduled" if scheduled else "skipped", reason
     )
+
+
+def _not_found_reason(icx: Icx, ref: PersonIn) -> SkipReason:
+    # An email none of the directories matched may still be a colleague who simply has not
+    # installed the app on a platform that only knows those who did.
+    partial = any(not d.knows_everyone for d in icx.directories.values())
+    return SkipReason.UNREACHABLE if ref.email and partial else SkipReason.UNKNOWN_USER
 
 
 def _platform_of(ref: PersonIn) -> str:

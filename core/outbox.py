@@ -37,7 +37,8 @@ class Outbox:
         self._messengers = messengers
         self._concurrency = concurrency
         self._wake = asyncio.Event()
-        self._paused_until: datetime | None = None
+        # A platform-wide rate limit holds back that platform's sends, not the others'.
+        self._paused_until: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -72,29 +73,29 @@ class Outbox:
                     pass
 
     def _idle_wait(self) -> float:
-        if self._paused_until is not None:
-            remaining = (self._paused_until - self._icx.clock()).total_seconds()
-            return max(0.05, min(IDLE_POLL, remaining))
-        return IDLE_POLL
+        now = self._icx.clock()
+        pauses = [(until - now).total_seconds() for until in self._paused_until.values()]
+        return max(0.05, min([IDLE_POLL, *(p for p in pauses if p > 0)]))
 
     async def drain_once(self, limit: int | None = None) -> int:
         """Claims and delivers up to `limit` due prompts (at most the concurrency) at once;
         returns how many were claimed."""
         now = self._icx.clock()
-        if self._paused(now):
-            return 0
+        paused = tuple(p for p in self._paused_until if self._paused(p, now))
         size = min(limit or self._concurrency, self._concurrency)
-        claimed = await self._claim(now, size)
+        claimed = await self._claim(now, size, paused)
         lease = now + LEASE
         await asyncio.gather(*(self._deliver(prompt_id, lease) for prompt_id in claimed))
         return len(claimed)
 
-    def _paused(self, now: datetime) -> bool:
-        return self._paused_until is not None and now < self._paused_until
+    def _paused(self, platform: str, now: datetime) -> bool:
+        until = self._paused_until.get(platform)
+        return until is not None and now < until
 
-    async def _claim(self, now: datetime, limit: int) -> list[str]:
+    async def _claim(self, now: datetime, limit: int, paused: tuple[str, ...] = ()) -> list[str]:
         due = (
             col(Prompt.status) == PromptStatus.PENDING,
+            col(Prompt.platform).not_in(paused),
             or_(col(Prompt.next_attempt_at).is_(None), col(Prompt.next_attempt_at) <= now),
             or_(col(Prompt.lease_until).is_(None), col(Prompt.lease_until) < now),
         )
@@ -135,9 +136,11 @@ class Outbox:
         if now >= prompt.expires_at:
             await finish(status=PromptStatus.EXPIRED, erase=True)
             return
-        if self._paused(now):
+        if self._paused(prompt.platform, now):
             # Another send of this batch hit a rate limit: wait it out without an attempt.
-            await finish(status=PromptStatus.PENDING, next_attempt_at=self._paused_until)
+            await finish(
+                status=PromptStatus.PENDING, next_attempt_at=self._paused_until[prompt.platform]
+            )
             return
         messenger = self._messengers.get(prompt.platform)
         department = self._icx.company.department(prompt.department)
@@ -189,9 +192,13 @@ class Outbox:
             return
         now = self._icx.clock()
         if error.retry_after is not None:
-            delay = error.retry_after
-            # A rate limit applies to the whole workspace: pause every send, not just this one.
-            self._paused_until = max(self._paused_until or now, now + timedelta(seconds=delay))
+            # Jitter, so prompts held back together do not all retry in the same instant.
+            delay = error.retry_after + random.uniform(0.0, min(1.0, error.retry_after / 4))
+            if error.platform_wide:
+                until = now + timedelta(seconds=delay)
+                self._paused_until[prompt.platform] = max(
+                    self._paused_until.get(prompt.platform, until), until
+                )
         else:
             delay = backoff(attempts)
         # Retried until the prompt expires (housekeeping or the next claim marks it expired).

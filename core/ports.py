@@ -16,6 +16,8 @@ class Person:
     is_bot: bool = False
     locale: str | None = None
     email: str | None = None
+    # False when the platform knows the person but the bot cannot write to them.
+    reachable: bool = True
 
     @property
     def address(self) -> str:
@@ -28,6 +30,9 @@ class DirectoryUnavailable(Exception):
 
 class Directory(Protocol):
     platform: str
+    # Slack's directory lists every member of the workspace, so "not found" means no such
+    # person; Teams' lists only people who installed the app, so it means "cannot be reached".
+    knows_everyone: bool
 
     async def by_id(self, user_id: str) -> Person | None: ...
 
@@ -54,10 +59,21 @@ class MessageRef:
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    """A failed send. `retry_after` comes from a rate limit; `platform_wide` says that limit
+    holds every send to the platform back (Slack), not just this conversation's (Teams)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        platform_wide: bool = True,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.platform_wide = platform_wide
 
 
 class Messenger(Protocol):

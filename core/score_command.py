@@ -22,17 +22,19 @@ def _split(text: str) -> tuple[str, str | None]:
     return " ".join(words), None
 
 
-async def answer(icx: Icx, text: str, t: Translator) -> ScoreText:
+async def answer(
+    icx: Icx, text: str, t: Translator, command: str = score_text.SLASH_COMMAND
+) -> ScoreText:
     company = icx.company
     name, period = _split(text)
     if name.casefold() in ("help", "?", "帮助"):
-        return score_text.help_text(list(company.departments), t)
+        return score_text.help_text(list(company.departments), t, command)
     spec = period or DEFAULT_PERIOD
     now = icx.clock()
     if not name:
         async with icx.db.session() as session:
             scores = await department_scores(session, company, list(company.departments), spec, now)
-        return score_text.overview(scores, scores[0].window, t)
+        return score_text.overview(scores, scores[0].window, t, command)
     found = find_department(company, name)
     if found.department is None:
         # A last word that looked like neither a period nor part of a name: say which is wrong.
@@ -41,7 +43,7 @@ async def answer(icx: Icx, text: str, t: Translator) -> ScoreText:
             return ScoreText(t._("Unknown period"), [score_text.unknown_period(last, t)])
         return ScoreText(
             t._("Unknown department"),
-            [score_text.unknown_department(name, list(found.suggestions), t)],
+            [score_text.unknown_department(name, list(found.suggestions), t, command)],
         )
     async with icx.db.session() as session:
         (score,) = await department_scores(session, company, [found.department], spec, now)

@@ -9,6 +9,9 @@ from core.periods import Window
 from core.scores import DepartmentScore
 from core.stats import Proportion
 
+# How the command is typed where no platform says otherwise (Slack; Teams has no slash).
+SLASH_COMMAND = "/icx-score"
+
 # What a person may type as a period, shown in their language ("quarter" is typed as 季度 too).
 PERIOD_WORDS = ("7d", "30d", "90d", N_("quarter"))
 
@@ -135,7 +138,9 @@ def footnote(score: DepartmentScore, t: Translator) -> str:
     )
 
 
-def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> ScoreText:
+def overview(
+    scores: list[DepartmentScore], win: Window, t: Translator, command: str = SLASH_COMMAND
+) -> ScoreText:
     """Every department side by side, alphabetical: a view, never a ranking."""
     lines = []
     # Alphabetical in the reader's language.
@@ -174,17 +179,25 @@ def overview(scores: list[DepartmentScore], win: Window, t: Translator) -> Score
         )
         lines.append(t._("{line}; {trend}", line=line, trend=trend) if trend else line)
     title = t._("All departments — {period}", period=period_name(win, t))
-    note = t._("Listed alphabetically, not ranked. Type /icx-score <department> for details.")
+    note = t._(
+        "Listed alphabetically, not ranked. Type {command} <department> for details.",
+        command=command,
+    )
     return ScoreText(title, lines, note)
 
 
-def help_text(departments: list[Department], t: Translator) -> ScoreText:
+def help_text(
+    departments: list[Department], t: Translator, command: str = SLASH_COMMAND
+) -> ScoreText:
     names = t.join(sorted((d.display_name(t.locale) for d in departments), key=str.casefold))
     return ScoreText(
-        t._("How to use /icx-score"),
+        t._("How to use {command}", command=command),
         [
-            t._("/icx-score <department> [period]: satisfaction and effort for one department."),
-            t._("/icx-score: every department side by side."),
+            t._(
+                "{command} <department> [period]: satisfaction and effort for one department.",
+                command=command,
+            ),
+            t._("{command}: every department side by side.", command=command),
             t._("Periods: {periods} (default 30d).", periods=_period_words(t)),
             t._("Departments: {names}.", names=names),
         ],
@@ -192,7 +205,9 @@ def help_text(departments: list[Department], t: Translator) -> ScoreText:
     )
 
 
-def unknown_department(typed: str, suggestions: list[Department], t: Translator) -> str:
+def unknown_department(
+    typed: str, suggestions: list[Department], t: Translator, command: str = SLASH_COMMAND
+) -> str:
     if suggestions:
         return t._(
             "There is no department called “{typed}”. Did you mean: {names}?",
@@ -200,8 +215,9 @@ def unknown_department(typed: str, suggestions: list[Department], t: Translator)
             names=t.join([d.display_name(t.locale) for d in suggestions], style="or"),
         )
     return t._(
-        "There is no department called “{typed}”. Type /icx-score help to see them all.",
+        "There is no department called “{typed}”. Type {command} help to see them all.",
         typed=typed,
+        command=command,
     )
 
 

@@ -1,11 +1,19 @@
 """The one settings object: environment variables and `.env`."""
 
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+AAD_GUID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+
+
+class MicrosoftAppType(StrEnum):
+    MULTI_TENANT = "MultiTenant"
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
 
 
 class Settings(BaseSettings):
@@ -21,6 +29,19 @@ class Settings(BaseSettings):
         default=None, description="xapp-… token; when set, Slack is reached over Socket Mode"
     )
     slack_api_url: str = Field(default=DEFAULT_SLACK_API_URL)
+    microsoft_app_id: str | None = Field(
+        default=None, pattern=AAD_GUID, description="the Azure Bot's Microsoft App ID"
+    )
+    microsoft_app_password: SecretStr | None = Field(default=None)
+    microsoft_app_type: MicrosoftAppType = Field(default=MicrosoftAppType.MULTI_TENANT)
+    microsoft_app_tenant_id: str | None = Field(default=None, pattern=AAD_GUID)
+    # Where Bot Framework's token signing keys are published; only sovereign clouds (and
+    # tests) change it.
+    microsoft_openid_metadata_url: str | None = Field(default=None)
+    icx_teams_without_auth: bool = Field(
+        default=False,
+        description="accept Teams activities without a Microsoft App ID (local testing only)",
+    )
     icx_api_token: SecretStr | None = Field(
         default=None, description="bearer token of the intake API"
     )
@@ -53,6 +74,32 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _teams_credentials(self) -> "Settings":
+        if self.microsoft_app_id is None:
+            return self
+        if self.icx_teams_without_auth:
+            raise ValueError(
+                "ICX_TEAMS_WITHOUT_AUTH turns authentication off and cannot be combined with "
+                "MICROSOFT_APP_ID; unset it in production"
+            )
+        kind = self.microsoft_app_type
+        if kind != MicrosoftAppType.USER_ASSIGNED_MSI and self.microsoft_app_password is None:
+            raise ValueError(
+                f"MICROSOFT_APP_PASSWORD is required for a {kind} bot: create a client secret "
+                "under the app registration's Certificates & secrets"
+            )
+        if kind != MicrosoftAppType.MULTI_TENANT and self.microsoft_app_tenant_id is None:
+            raise ValueError(
+                f"MICROSOFT_APP_TENANT_ID is required for a {kind} bot: copy the Directory "
+                "(tenant) ID from the app registration's Overview page"
+            )
+        return self
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def teams_enabled(self) -> bool:
+        return self.microsoft_app_id is not None or self.icx_teams_without_auth

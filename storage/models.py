@@ -102,3 +102,24 @@ class OptOut(SQLModel, table=True):
     respondent_key: str = Field(primary_key=True, max_length=64)
     until: datetime = Field(sa_column=_utc())
     created_at: datetime = Field(sa_column=_utc())
+
+
+class TeamsConversation(SQLModel, table=True):
+    """Where the bot can write in Microsoft Teams: a stored ConversationReference for each person
+    who installed the app and each channel of a team it was added to. Proactive messages are
+    impossible without one, so this is the Teams directory (kept until the app is removed)."""
+
+    __tablename__ = "teams_conversation"
+    __table_args__ = (sa.UniqueConstraint("kind", "key", name="uq_teams_conversation_kind_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # "user" or "channel"
+    # A person's Entra ID (AAD) object id, lowercase; or a channel's conversation id.
+    key: str = Field(max_length=200)
+    team_id: str | None = Field(default=None, max_length=200, index=True)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=320, index=True)  # casefolded
+    name: str | None = Field(default=None, max_length=200)  # to @mention a provider
+    locale: str | None = Field(default=None, max_length=35)
+    reference: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc())

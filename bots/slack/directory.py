@@ -16,6 +16,7 @@ NOT_FOUND = {"user_not_found", "users_not_found"}
 
 class SlackDirectory:
     platform = "slack"
+    knows_everyone = True
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

@@ -1,0 +1,1 @@
+"""Microsoft Teams: the only package that imports botbuilder (GUIDE §7)."""

@@ -1,0 +1,101 @@
+"""Assembling Teams: Bot Framework authentication from the one settings object, the adapter,
+the bot, and the directory and messenger the core uses."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import jwt
+import requests
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticateRequestResult
+
+from bots.teams.bot import TeamsBot
+from bots.teams.directory import TeamsDirectory
+from bots.teams.endpoint import CannotAuthenticate, NotAuthenticated, handle_activity
+from bots.teams.messenger import TeamsMessenger
+from core.context import Icx
+from core.settings import Settings
+from storage.teams_conversations import TeamsConversations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BotFrameworkConfig:
+    """The attribute names botbuilder's configuration objects are read by."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str | None
+    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None
+
+
+def bot_framework_config(settings: Settings) -> BotFrameworkConfig:
+    password = settings.microsoft_app_password
+    return BotFrameworkConfig(
+        APP_ID=settings.microsoft_app_id or "",
+        APP_PASSWORD=password.get_secret_value() if password else "",
+        APP_TYPE=settings.microsoft_app_type.value,
+        APP_TENANTID=settings.microsoft_app_tenant_id,
+        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.microsoft_openid_metadata_url,
+    )
+
+
+class TeamsApp:
+    def __init__(self, icx: Icx, settings: Settings) -> None:
+        config = bot_framework_config(settings)
+        self.app_id = config.APP_ID
+        self._auth = ConfigurationBotFrameworkAuthentication(config)
+        self.adapter = CloudAdapter(self._auth)
+        self.adapter.on_turn_error = self._on_turn_error
+        conversations = TeamsConversations(icx.db)
+        self.directory = TeamsDirectory(conversations)
+        self.messenger = TeamsMessenger(self.adapter, self.app_id, conversations)
+        self.bot = TeamsBot(icx, conversations)
+        if not self.app_id:
+            log.warning(
+                "Teams authentication is OFF (ICX_TEAMS_WITHOUT_AUTH, no MICROSOFT_APP_ID): "
+                "anyone who can reach /api/messages can act as any Teams user. Local testing only."
+            )
+
+    def http_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            return await handle_activity(request, self.adapter, self.authenticate, self.bot.on_turn)
+
+        return handle
+
+    async def authenticate(self, activity: Activity, header: str) -> AuthenticateRequestResult:
+        check = self._auth.authenticate_request
+        try:
+            if not self.app_id:
+                return await check(activity, header)
+            # botbuilder fetches Microsoft's signing keys with the blocking `requests` library;
+            # in a worker thread that fetch cannot stall every other request.
+            return await asyncio.to_thread(asyncio.run, check(activity, header))
+        except PermissionError as error:
+            raise NotAuthenticated(f"not authorized: {error}") from None
+        except jwt.PyJWTError as error:
+            raise NotAuthenticated(f"invalid token: {error}") from None
+        except requests.RequestException as error:
+            log.error("cannot fetch Bot Framework signing keys: %s", error)
+            raise CannotAuthenticate("Bot Framework signing keys unavailable") from None
+        except Exception as error:  # botbuilder raises bare Exceptions for bad endorsements
+            raise NotAuthenticated(f"not authorized: {type(error).__name__}") from None
+
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        # An answer already committed stays committed; the activity is logged, not lost silently.
+        log.error(
+            "Teams %s activity failed",
+            context.activity.type,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        raise error
