@@ -5,6 +5,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core.config import Config, ConfigError, load_company, load_settings
 from core.i18n import translator
@@ -122,6 +123,22 @@ def _demo(args: argparse.Namespace) -> None:
     asyncio.run(run_demo(args.database_url, locale=args.locale))
 
 
+def _teams_package(args: argparse.Namespace) -> None:
+    from bots.teams.package import Developer, build_package, default_developer
+
+    # Only the Microsoft App ID matters here: no Slack settings, no departments file.
+    settings = load_settings()
+    default = default_developer()
+    developer = Developer(
+        website_url=args.website_url or default.website_url,
+        privacy_url=args.privacy_url or default.privacy_url,
+        terms_of_use_url=args.terms_url or default.terms_of_use_url,
+    )
+    path = build_package(settings, args.out, base_url=args.base_url, developer=developer)
+    print(f"wrote {path}")
+    print("Upload it in Teams: Apps > Manage your apps > Upload an app (Upload a custom app).")
+
+
 def _days(text: str) -> int:
     days = int(text) if text.isdigit() else 0
     if not 1 <= days <= MAX_DAYS:
@@ -161,6 +178,18 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--locale", default="en", help="en or zh_Hans")
     demo.set_defaults(run=_demo)
+
+    teams = commands.add_parser(
+        "teams-package", help="write the Microsoft Teams app package (zip) to upload to Teams"
+    )
+    teams.add_argument(
+        "--out", type=Path, default=Path("icx-teams.zip"), help="default ./icx-teams.zip"
+    )
+    teams.add_argument("--base-url", help="public https URL of icx, listed as a valid domain")
+    teams.add_argument("--website-url", help="https page about the app (default: the project)")
+    teams.add_argument("--privacy-url", help="https privacy statement (default: the project)")
+    teams.add_argument("--terms-url", help="https terms of use (default: the project)")
+    teams.set_defaults(run=_teams_package)
     return main
 
 

@@ -107,6 +107,62 @@ def test_invalid_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch)
     )
 
 
+APP_ID = "00000000-0000-4000-8000-0000000000a1"
+TENANT = "00000000-0000-4000-8000-00000000000t".replace("t", "1")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MICROSOFT_APP_ID": "my-bot"}, "MICROSOFT_APP_ID: String should match pattern"),
+        ({"MICROSOFT_APP_ID": APP_ID}, "MICROSOFT_APP_PASSWORD is required for a MultiTenant"),
+        (
+            {
+                "MICROSOFT_APP_ID": APP_ID,
+                "MICROSOFT_APP_PASSWORD": "s3cret",
+                "MICROSOFT_APP_TYPE": "SingleTenant",
+            },
+            "MICROSOFT_APP_TENANT_ID is required for a SingleTenant bot",
+        ),
+        (
+            {"MICROSOFT_APP_ID": APP_ID, "MICROSOFT_APP_TYPE": "UserAssignedMSI"},
+            "MICROSOFT_APP_TENANT_ID is required for a UserAssignedMSI bot",
+        ),
+        ({"MICROSOFT_APP_TYPE": "Multi"}, "MICROSOFT_APP_TYPE: Input should be 'MultiTenant'"),
+        (
+            {
+                "MICROSOFT_APP_ID": APP_ID,
+                "MICROSOFT_APP_PASSWORD": "s3cret",
+                "ICX_TEAMS_WITHOUT_AUTH": "true",
+            },
+            "ICX_TEAMS_WITHOUT_AUTH turns authentication off and cannot be combined",
+        ),
+    ],
+)
+def test_teams_settings_name_the_variable_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None)
+    assert expected in str(error.value)
+
+
+def test_teams_is_on_with_an_app_id_or_explicitly_without_auth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert not load_settings(_env_file=None).teams_enabled
+    monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
+    monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "s3cret")
+    settings = load_settings(_env_file=None)
+    assert settings.teams_enabled and settings.microsoft_app_type == "MultiTenant"
+    monkeypatch.setenv("MICROSOFT_APP_TYPE", "UserAssignedMSI")
+    monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", TENANT)
+    monkeypatch.delenv("MICROSOFT_APP_PASSWORD")
+    assert load_settings(_env_file=None).teams_enabled  # a managed identity has no secret
+
+
 def test_dot_env_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("DATABASE_URL=sqlite:///from-dotenv.db\nPORT=8088\n")
