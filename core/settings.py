@@ -35,9 +35,6 @@ class Settings(BaseSettings):
     microsoft_app_password: SecretStr | None = Field(default=None)
     microsoft_app_type: MicrosoftAppType = Field(default=MicrosoftAppType.MULTI_TENANT)
     microsoft_app_tenant_id: str | None = Field(default=None, pattern=AAD_GUID)
-    # Where Bot Framework's token signing keys are published; only sovereign clouds (and
-    # tests) change it.
-    microsoft_openid_metadata_url: str | None = Field(default=None)
     icx_teams_without_auth: bool = Field(
         default=False,
         description="accept Teams activities without a Microsoft App ID (local testing only)",

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from bots.runtime import Runtime, RuntimeOptions
 from bots.server import RunningServer, start_server
+from bots.standin.bot_connector import BotConnectorStandIn
 from bots.standin.slack_web_api import SlackStandIn
 from core.config import Config, parse_company
 from core.departments import Company
@@ -25,7 +26,7 @@ from core.settings import Settings
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Prompt
-from tests import slack_requests
+from tests import slack_requests, teams_activities
 
 PG_ADMIN = os.environ.get("ICX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 API_TOKEN = "test-intake-token-0123456789"
@@ -188,6 +189,21 @@ class Icx:
     slack: SlackStandIn
     http: aiohttp.ClientSession
     clock: FakeClock
+    connector: BotConnectorStandIn | None = None
+
+    async def teams_post(
+        self, activity: Any, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """POSTs an activity to /api/messages; the JSON answer (an invoke's) or the text."""
+        all_headers = headers if headers is not None else teams_activities.activity_headers()
+        body = kwargs.pop("data", None)
+        post = {"data": body} if body is not None else {"json": activity}
+        async with self.http.post(
+            f"{self.url}/api/messages", headers=all_headers, **post, **kwargs
+        ) as r:
+            if r.content_type == "application/json":
+                return r.status, await r.json()
+            return r.status, await r.text()
 
     @property
     def url(self) -> str:
@@ -233,6 +249,69 @@ class Icx:
                 return prompt
             await asyncio.sleep(0.01)
         raise AssertionError(f"prompt was not delivered within {within} s")
+
+
+# --- Teams ----------------------------------------------------------------------------------
+
+# People in the Teams tenant: (Bot Framework user id, Entra object id, name, email, locale).
+TEAMS_PEOPLE = [
+    (
+        f"29:1teams-user-{i:02d}",
+        f"0f6c2f7e-5d4b-4a39-8e21-{i:012d}",
+        f"Teams Person {i}",
+        f"teams{i}@acme.example",
+    )
+    for i in range(1, 9)
+]
+TEAMS_REQUESTER = TEAMS_PEOPLE[0]
+
+
+def personal_conversation(user_id: str) -> str:
+    return f"a:1personal-{user_id.removeprefix('29:')}"
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[BotConnectorStandIn]:
+    standin = BotConnectorStandIn()
+    await standin.start()
+    for user_id, aad, name, email in TEAMS_PEOPLE:
+        standin.add_member(user_id, aad, name, email=email)
+    yield standin
+    await standin.stop()
+
+
+@pytest.fixture
+async def running_teams(
+    db: Database,
+    slack: SlackStandIn,
+    connector: BotConnectorStandIn,
+    company: Company,
+    clock: FakeClock,
+) -> AsyncIterator[Icx]:
+    """Slack and Teams on one server; Teams without authentication (MICROSOFT_APP_ID unset)."""
+    config = Config(settings_for(db.url, slack, icx_teams_without_auth=True), company)
+    runtime = Runtime(config, RuntimeOptions(clock=clock, housekeeping_every=3600))
+    server = await start_server(runtime, "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as http:
+        yield Icx(server, slack, http, clock, connector)
+    await server.stop()
+
+
+async def install_for(running: Icx, person: tuple[str, str, str, str]) -> str:
+    """The person installs the app; returns their personal conversation's id."""
+    assert running.connector is not None
+    user_id, aad, _, _ = person
+    conversation = personal_conversation(user_id)
+    status, _ = await running.teams_post(
+        teams_activities.installed(
+            running.connector.service_url,
+            aad_object_id=aad,
+            user_id=user_id,
+            conversation_id=conversation,
+        )
+    )
+    assert status == 200
+    return conversation
 
 
 def intake_body(reference: str = "FIN-1042", **overrides: object) -> dict[str, object]:

@@ -36,7 +36,6 @@ class BotFrameworkConfig:
     APP_PASSWORD: str
     APP_TYPE: str
     APP_TENANTID: str | None
-    TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL: str | None
 
 
 def bot_framework_config(settings: Settings) -> BotFrameworkConfig:
@@ -46,7 +45,6 @@ def bot_framework_config(settings: Settings) -> BotFrameworkConfig:
         APP_PASSWORD=password.get_secret_value() if password else "",
         APP_TYPE=settings.microsoft_app_type.value,
         APP_TENANTID=settings.microsoft_app_tenant_id,
-        TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL=settings.microsoft_openid_metadata_url,
     )
 
 
@@ -88,7 +86,7 @@ class TeamsApp:
         except requests.RequestException as error:
             log.error("cannot fetch Bot Framework signing keys: %s", error)
             raise CannotAuthenticate("Bot Framework signing keys unavailable") from None
-        except Exception as error:  # botbuilder raises bare Exceptions for bad endorsements
+        except Exception as error:  # bare Exception (endorsements, algorithm), IndexError (kid)
             raise NotAuthenticated(f"not authorized: {type(error).__name__}") from None
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:

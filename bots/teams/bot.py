@@ -35,8 +35,15 @@ def _truthy(value: Any) -> bool:
 
 
 def command_text(activity: Activity) -> str:
-    """What the person typed, without the bot's @mention and Teams' HTML."""
-    text = TurnContext.remove_recipient_mention(activity) or ""
+    """What the person typed, without the bot's @mention and Teams' HTML. (botbuilder's
+    remove_recipient_mention deletes the bot's name everywhere: "icx-score" became "-score".)"""
+    text = activity.text or ""
+    bot_id = activity.recipient.id if activity.recipient else None
+    for entity in activity.entities or []:
+        mentioned = (entity.additional_properties or {}).get("mentioned") or {}
+        tag = (entity.additional_properties or {}).get("text")
+        if entity.type == "mention" and mentioned.get("id") == bot_id and tag:
+            text = text.replace(tag, " ", 1)
     return " ".join(html.unescape(_TAGS.sub(" ", text)).split())
 
 

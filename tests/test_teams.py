@@ -1,0 +1,250 @@
+"""The whole Teams path through the real server: install → intake → proactive card → taps answered
+in the invoke response → icx-score, against a local stand-in of the Bot Connector."""
+
+from typing import Any
+
+from sqlmodel import select
+
+from bots.teams import cards
+from storage.models import OptOut, Prompt, Response, TeamsConversation
+from tests import teams_activities as ta
+from tests.conftest import (
+    TEAMS_PEOPLE,
+    TEAMS_REQUESTER,
+    Icx,
+    install_for,
+    intake_body,
+    personal_conversation,
+)
+
+USER_ID, AAD, NAME, EMAIL = TEAMS_REQUESTER
+
+
+def teams_intake(reference: str = "FIN-2001", **requester: str) -> dict[str, object]:
+    return intake_body(reference, requester=requester or {"teams_aad_object_id": AAD})
+
+
+async def _conversations(running: Icx) -> list[TeamsConversation]:
+    async with running.db.session() as session:
+        return list((await session.exec(select(TeamsConversation))).all())
+
+
+async def _response(running: Icx, prompt_id: str) -> Response:
+    async with running.db.session() as session:
+        row = (await session.exec(select(Response).where(Response.prompt_id == prompt_id))).one()
+    return row
+
+
+def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Action.Execute of a card, in order, from action sets and the card's own actions."""
+    found = [
+        action
+        for element in card["body"]
+        if element["type"] == "ActionSet"
+        for action in element["actions"]
+    ]
+    return found + card.get("actions", [])
+
+
+async def tap(
+    running: Icx, conversation: str, message_id: str, verb: str, **data: Any
+) -> dict[str, Any]:
+    assert running.connector is not None
+    status, answer = await running.teams_post(
+        ta.card_action(
+            running.connector.service_url,
+            verb,
+            data,
+            aad_object_id=AAD,
+            user_id=USER_ID,
+            conversation_id=conversation,
+            reply_to_id=message_id,
+        )
+    )
+    assert status == 200, answer
+    return answer
+
+
+async def delivered_prompt(running: Icx, body: dict[str, object]) -> tuple[Prompt, dict[str, Any]]:
+    status, answer = await running.intake(body)
+    assert status == 201 and answer["prompt"]["status"] == "scheduled", answer
+    prompt = await running.sent_prompt(answer["prompt"]["id"])
+    assert prompt.status == "sent", prompt.last_error
+    connector = running.connector
+    assert connector is not None
+    sent = connector.sent(prompt.channel_id)
+    return prompt, sent[-1]
+
+
+async def test_install_then_prompt_then_taps_then_score(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    conversation = await install_for(running, TEAMS_REQUESTER)
+    (stored,) = await _conversations(running)
+    assert (stored.kind, stored.key, stored.email) == ("user", AAD, EMAIL)
+    assert stored.reference["conversation"]["id"] == conversation
+
+    prompt, activity = await delivered_prompt(running, teams_intake())
+    assert prompt.channel_id == conversation and prompt.message_ts
+    (attachment,) = activity["attachments"]
+    assert attachment["contentType"] == cards.CARD_TYPE
+    card = attachment["content"]
+    assert card["version"] == "1.5" and "Finance recently helped you" in str(card)
+    buttons = _actions(card)
+    assert [b["data"].get("value") for b in buttons if b["verb"] == cards.CSAT] == [1, 2, 3, 4, 5]
+    assert all(b["type"] == "Action.Execute" and b["data"]["prompt"] == prompt.id for b in buttons)
+
+    # One tap stores satisfaction and the same HTTP answer carries the effort question.
+    answer = await tap(
+        running, conversation, prompt.message_ts, cards.CSAT, prompt=prompt.id, value=4
+    )
+    assert answer["statusCode"] == 200 and answer["type"] == cards.CARD_TYPE
+    assert (await _response(running, prompt.id)).satisfaction == 4
+    ces = [b["data"]["value"] for b in _actions(answer["value"]) if b["verb"] == cards.CES]
+    assert ces == [1, 2, 3, 4, 5, 6, 7]
+    assert "Recorded: Satisfied" in str(answer["value"])
+
+    answer = await tap(
+        running, conversation, prompt.message_ts, cards.CES, prompt=prompt.id, value=6
+    )
+    assert (await _response(running, prompt.id)).effort == 6
+    thanks = answer["value"]
+    inputs = {e["id"]: e for e in thanks["body"] if e["type"].startswith("Input.")}
+    assert set(inputs) == {"reasons", "comment", "external_customer", "contact_consent"}
+    assert inputs["reasons"]["isMultiSelect"] is True
+
+    # The optional follow-up: Teams merges the inputs' values into the action's data.
+    answer = await tap(
+        running,
+        conversation,
+        prompt.message_ts,
+        cards.DETAILS,
+        prompt=prompt.id,
+        reasons="speed,expertise",
+        comment="  Quick and friendly  ",
+        external_customer="true",
+        contact_consent="true",
+    )
+    response = await _response(running, prompt.id)
+    assert response.reasons == ["speed", "expertise"] and response.comment == "Quick and friendly"
+    assert response.external_customer and response.contact_consent
+    assert response.contact_address == f"teams:{AAD}"
+    # The card shows what is recorded, so a second look finds the answers in place.
+    redrawn = {e["id"]: e for e in answer["value"]["body"] if e["type"].startswith("Input.")}
+    assert redrawn["reasons"]["value"] == "speed,expertise"
+    assert redrawn["external_customer"]["value"] == "true"
+
+    # Changing an earlier answer brings back its question with the answer highlighted.
+    answer = await tap(
+        running, conversation, prompt.message_ts, cards.CHANGE_CSAT, prompt=prompt.id
+    )
+    chosen = [b for b in _actions(answer["value"]) if b.get("style") == "positive"]
+    assert [b["data"]["value"] for b in chosen] == [4]
+
+    answer = await tap(running, conversation, prompt.message_ts, cards.SNOOZE, prompt=prompt.id)
+    async with running.db.session() as session:
+        assert len((await session.exec(select(OptOut))).all()) == 1
+    assert "no feedback requests until" in str(answer["value"])
+
+
+async def test_refusals_are_messages_and_change_nothing(running_teams: Icx) -> None:
+    running = running_teams
+    conversation = await install_for(running, TEAMS_REQUESTER)
+    prompt, _ = await delivered_prompt(running, teams_intake())
+    assert prompt.message_ts is not None
+
+    answer = await tap(
+        running, conversation, prompt.message_ts, cards.CES, prompt=prompt.id, value=3
+    )
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    assert "how satisfied you are first" in answer["value"]
+    for data in ({"prompt": prompt.id, "value": 9}, {"prompt": prompt.id, "value": "x"}, {}):
+        answer = await tap(running, conversation, prompt.message_ts, cards.CSAT, **data)
+        assert answer["type"] == "application/vnd.microsoft.activity.message"
+    answer = await tap(running, conversation, prompt.message_ts, "icx.launch", prompt=prompt.id)
+    assert "no longer available" in answer["value"]
+    answer = await tap(
+        running, conversation, "1:an-older-copy", cards.CSAT, prompt=prompt.id, value=5
+    )
+    assert "out of date" in answer["value"]
+
+    # Someone else's tap on the prompt (a forwarded card) is refused.
+    other_user, other_aad, _, _ = TEAMS_PEOPLE[1]
+    assert running.connector is not None
+    status, answer = await running.teams_post(
+        ta.card_action(
+            running.connector.service_url,
+            cards.CSAT,
+            {"prompt": prompt.id, "value": 1},
+            aad_object_id=other_aad,
+            user_id=other_user,
+            conversation_id=conversation,
+            reply_to_id=prompt.message_ts,
+        )
+    )
+    assert status == 200 and "sent to someone else" in answer["value"]
+
+    running.clock.advance(days=8)
+    answer = await tap(
+        running, conversation, prompt.message_ts, cards.CSAT, prompt=prompt.id, value=5
+    )
+    assert "expired" in answer["value"]
+    async with running.db.session() as session:
+        assert (await session.exec(select(Response))).all() == []
+
+
+async def test_requesters_without_the_app_are_skipped_as_unreachable(running_teams: Icx) -> None:
+    running = running_teams
+    status, answer = await running.intake(teams_intake("FIN-3001"))
+    assert status == 201
+    assert answer["prompt"] == {
+        "id": answer["prompt"]["id"],
+        "status": "skipped",
+        "reason": "unreachable",
+    }
+    status, answer = await running.intake(teams_intake("FIN-3002", email="nobody@acme.example"))
+    assert answer["prompt"]["reason"] == "unreachable"
+
+    # Once installed, the same person is found by object id (any case) and by email.
+    await install_for(running, TEAMS_REQUESTER)
+    status, answer = await running.intake(teams_intake("FIN-3003", email=EMAIL.upper()))
+    assert answer["prompt"]["status"] == "scheduled", answer
+    prompt = await running.sent_prompt(answer["prompt"]["id"])
+    assert prompt.platform == "teams" and prompt.status == "sent"
+
+
+async def test_uninstall_forgets_and_a_removed_app_fails_the_prompt(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    conversation = await install_for(running, TEAMS_REQUESTER)
+    status, _ = await running.teams_post(
+        ta.uninstalled(
+            connector.service_url, aad_object_id=AAD, user_id=USER_ID, conversation_id=conversation
+        )
+    )
+    assert status == 200 and await _conversations(running) == []
+
+    # Removed after the prompt was scheduled: Teams refuses, the prompt fails with the reason.
+    await install_for(running, TEAMS_REQUESTER)
+    connector.unreachable_conversation(conversation)
+    status, answer = await running.intake(teams_intake("FIN-4001"))
+    prompt = await running.sent_prompt(answer["prompt"]["id"])
+    assert prompt.status == "failed" and "403" in (prompt.last_error or "")
+
+
+async def test_team_channels_are_remembered_and_forgotten(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    status, _ = await running.teams_post(ta.team_added(connector.service_url))
+    assert status == 200
+    (channel,) = await _conversations(running)
+    assert (channel.kind, channel.key, channel.team_id) == ("channel", ta.TEAM_ID, ta.TEAM_ID)
+
+    # A configured channel other than General is reached with the team's service and identity.
+    teams = running.server.runtime.teams
+    assert teams is not None
+    ref = await teams.messenger.post_card(ta.CHANNEL_ID, cards.card([]), "digest")
+    assert ref.channel_id == ta.CHANNEL_ID and connector.sent(ta.CHANNEL_ID)
+
+    status, _ = await running.teams_post(ta.team_removed(connector.service_url))
+    assert status == 200 and await _conversations(running) == []
