@@ -1,20 +1,31 @@
 """The whole Teams path through the real server: install → intake → proactive card → taps answered
 in the invoke response → icx-score, against a local stand-in of the Bot Connector."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import pytest
 from sqlmodel import select
 
+from bots.runtime import Runtime, RuntimeOptions
+from bots.server import start_server
+from bots.standin.bot_connector import BotConnectorStandIn
+from bots.standin.slack_web_api import SlackStandIn
 from bots.teams import cards
+from core.config import Config
+from core.departments import Company
+from storage.db import Database
 from storage.models import OptOut, Prompt, Response, TeamsConversation
 from tests import teams_activities as ta
 from tests.conftest import (
     TEAMS_PEOPLE,
     TEAMS_REQUESTER,
+    FakeClock,
     Icx,
     install_for,
     intake_body,
-    personal_conversation,
+    settings_for,
 )
 
 USER_ID, AAD, NAME, EMAIL = TEAMS_REQUESTER
@@ -248,3 +259,66 @@ async def test_team_channels_are_remembered_and_forgotten(running_teams: Icx) ->
 
     status, _ = await running.teams_post(ta.team_removed(connector.service_url))
     assert status == 200 and await _conversations(running) == []
+
+
+@pytest.fixture
+async def by_hand(
+    db: Database,
+    slack: SlackStandIn,
+    connector: BotConnectorStandIn,
+    company: Company,
+    clock: FakeClock,
+) -> AsyncIterator[Icx]:
+    """Slack and Teams with the outbox driven by the test."""
+    config = Config(settings_for(db.url, slack, icx_teams_without_auth=True), company)
+    runtime = Runtime(config, RuntimeOptions(clock=clock, background=False))
+    server = await start_server(runtime, "127.0.0.1", 0)
+    async with aiohttp.ClientSession() as http:
+        yield Icx(server, slack, http, clock, connector)
+    await server.stop()
+
+
+async def _status(running: Icx, prompt_id: str) -> Prompt:
+    async with running.db.session() as session:
+        prompt = await session.get(Prompt, prompt_id)
+    assert prompt is not None
+    return prompt
+
+
+@pytest.mark.parametrize("status", [412, 502, 504])
+async def test_transient_teams_failures_are_retried(by_hand: Icx, status: int) -> None:
+    running, connector = by_hand, by_hand.connector
+    assert connector is not None
+    outbox = running.server.runtime.outbox
+    await install_for(running, TEAMS_REQUESTER)
+    _, answer = await running.intake(teams_intake())
+    connector.fail_next(1, status=status, path_contains="/activities")
+    assert await outbox.drain_once() == 1
+    prompt = await _status(running, answer["prompt"]["id"])
+    assert prompt.status == "pending" and str(status) in (prompt.last_error or "")
+    running.clock.advance(seconds=10)
+    assert await outbox.drain_once() == 1
+    assert (await _status(running, prompt.id)).status == "sent"
+
+
+async def test_a_teams_rate_limit_holds_back_that_prompt_only(by_hand: Icx) -> None:
+    running, connector = by_hand, by_hand.connector
+    assert connector is not None
+    outbox = running.server.runtime.outbox
+    await install_for(running, TEAMS_REQUESTER)
+    _, teams = await running.intake(teams_intake())
+    connector.rate_limit_next(1, retry_after=30, path_contains="/activities")
+    assert await outbox.drain_once() == 1
+    held = await _status(running, teams["prompt"]["id"])
+    assert held.status == "pending" and "429" in (held.last_error or "")
+    assert held.next_attempt_at is not None
+    wait = (held.next_attempt_at - running.clock.now).total_seconds()
+    assert 30 <= wait <= 38  # Retry-After plus jitter
+
+    # Teams limits each conversation, so Slack (and other Teams chats) keep going.
+    _, slack = await running.intake(intake_body("FIN-5002"))
+    assert await outbox.drain_once() == 1
+    assert (await _status(running, slack["prompt"]["id"])).status == "sent"
+    running.clock.advance(seconds=40)
+    assert await outbox.drain_once() == 1
+    assert (await _status(running, held.id)).status == "sent"
