@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from bots.runtime import Runtime, RuntimeOptions
@@ -13,12 +14,15 @@ from bots.server import start_server
 from bots.standin.bot_connector import BotConnectorStandIn
 from bots.standin.slack_web_api import SlackStandIn
 from bots.teams import cards
-from core.config import Config
+from core.config import Config, ConfigError
 from core.departments import Company
+from core.settings import Settings
 from storage.db import Database
 from storage.models import OptOut, Prompt, Response, TeamsConversation
 from tests import teams_activities as ta
 from tests.conftest import (
+    API_TOKEN,
+    SECRET_KEY,
     TEAMS_PEOPLE,
     TEAMS_REQUESTER,
     FakeClock,
@@ -322,3 +326,39 @@ async def test_a_teams_rate_limit_holds_back_that_prompt_only(by_hand: Icx) -> N
     running.clock.advance(seconds=40)
     assert await outbox.drain_once() == 1
     assert (await _status(running, held.id)).status == "sent"
+
+
+async def test_a_teams_only_install_runs_without_slack(
+    db: Database, connector: BotConnectorStandIn, company: Company, clock: FakeClock
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=db.url,
+        icx_api_token=SecretStr(API_TOKEN),
+        icx_secret_key=SecretStr(SECRET_KEY),
+        icx_teams_without_auth=True,
+    )
+    runtime = Runtime(Config(settings, company), RuntimeOptions(clock=clock))
+    server = await start_server(runtime, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            running = Icx(server, SlackStandIn(), http, clock, connector)
+            async with http.post(f"{server.url}/slack/events", data=b"x") as r:
+                assert r.status == 404  # no Slack endpoint without Slack
+            status, answer = await running.intake(intake_body())
+            assert status == 400
+            assert answer["problems"][0]["message"] == "Slack is not connected"
+            await install_for(running, TEAMS_REQUESTER)
+            prompt, _ = await delivered_prompt(running, teams_intake())
+            assert prompt.platform == "teams"
+    finally:
+        await server.stop()
+
+
+def test_serve_needs_a_platform(company: Company) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, icx_api_token=SecretStr(API_TOKEN), icx_secret_key=SecretStr(SECRET_KEY)
+    )
+    with pytest.raises(ConfigError) as error:
+        Runtime(Config(settings, company))
+    assert "MICROSOFT_APP_ID" in str(error.value) and "SLACK_BOT_TOKEN" in str(error.value)
