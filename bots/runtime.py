@@ -88,6 +88,8 @@ class Runtime:
         if self.slack is not None:
             app_token = self.config.settings.slack_app_token
             await self.slack.start(app_token.get_secret_value() if app_token else None)
+        if self.teams is not None:
+            await self.teams.check_channels(self.config.company)
         if self.options.background:
             self.outbox.start()
             self.housekeeper.start()

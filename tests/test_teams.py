@@ -14,7 +14,7 @@ from bots.server import start_server
 from bots.standin.bot_connector import BotConnectorStandIn
 from bots.standin.slack_web_api import SlackStandIn
 from bots.teams import cards
-from core.config import Config, ConfigError
+from core.config import Config, ConfigError, parse_company
 from core.departments import Company
 from core.settings import Settings
 from storage.db import Database
@@ -362,3 +362,26 @@ def test_serve_needs_a_platform(company: Company) -> None:
     with pytest.raises(ConfigError) as error:
         Runtime(Config(settings, company))
     assert "MICROSOFT_APP_ID" in str(error.value) and "SLACK_BOT_TOKEN" in str(error.value)
+
+
+async def test_start_up_names_configured_channels_icx_cannot_reach(
+    db: Database,
+    slack: SlackStandIn,
+    connector: BotConnectorStandIn,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    company = parse_company(
+        {"departments": [{"key": "it", "name": "IT", "teams": {"digest_channel": ta.CHANNEL_ID}}]}
+    )
+    config = Config(settings_for(db.url, slack, icx_teams_without_auth=True), company)
+    server = await start_server(Runtime(config, RuntimeOptions(clock=clock)), "127.0.0.1", 0)
+    try:
+        assert f"Teams channel {ta.CHANNEL_ID} of it is unreachable" in caplog.text
+        async with aiohttp.ClientSession() as http:
+            running = Icx(server, slack, http, clock, connector)
+            assert (await running.teams_post(ta.team_added(connector.service_url)))[0] == 200
+        teams = server.runtime.teams
+        assert teams is not None and await teams.messenger.can_post(ta.CHANNEL_ID)
+    finally:
+        await server.stop()

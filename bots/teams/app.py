@@ -22,6 +22,7 @@ from bots.teams.directory import TeamsDirectory
 from bots.teams.endpoint import CannotAuthenticate, NotAuthenticated, handle_activity
 from bots.teams.messenger import TeamsMessenger
 from core.context import Icx
+from core.departments import Company
 from core.settings import Settings
 from storage.teams_conversations import TeamsConversations
 
@@ -64,6 +65,18 @@ class TeamsApp:
                 "Teams authentication is OFF (ICX_TEAMS_WITHOUT_AUTH, no MICROSOFT_APP_ID): "
                 "anyone who can reach /api/messages can act as any Teams user. Local testing only."
             )
+
+    async def check_channels(self, company: Company) -> None:
+        """Says at start-up which configured channels icx cannot post to yet, instead of the
+        first digest failing quietly."""
+        for department in company.departments:
+            for channel in (department.teams.digest_channel, department.teams.alert_channel):
+                if channel is not None and not await self.messenger.can_post(channel):
+                    log.warning(
+                        "Teams channel %s of %s is unreachable: add the icx app to its team",
+                        channel,
+                        department.key,
+                    )
 
     def http_handler(self) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:

@@ -65,6 +65,9 @@ class TeamsMessenger:
             )
         return await self._send(reference, card, text)
 
+    async def can_post(self, channel_id: str) -> bool:
+        return await self._channel_reference(channel_id) is not None
+
     async def _channel_reference(self, channel_id: str) -> ConversationReference | None:
         found = await self._conversations.find(CHANNEL, channel_id)
         if found is not None:
