@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.departments import Department, Service
+from core.posts import Post
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,11 @@ class Messenger(Protocol):
     platform: str
 
     async def deliver_prompt(self, view: PromptView) -> MessageRef: ...
+
+
+class Publisher(Protocol):
+    """Posts to a department's or leadership's channel on one platform."""
+
+    platform: str
+
+    async def publish(self, channel: str, post: Post) -> MessageRef: ...
