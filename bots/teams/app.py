@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import jwt
 import requests
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -92,15 +91,16 @@ class TeamsApp:
             # botbuilder fetches Microsoft's signing keys with the blocking `requests` library;
             # in a worker thread that fetch cannot stall every other request.
             return await asyncio.to_thread(asyncio.run, check(activity, header))
-        except PermissionError as error:
-            raise NotAuthenticated(f"not authorized: {error}") from None
-        except jwt.PyJWTError as error:
-            raise NotAuthenticated(f"invalid token: {error}") from None
         except requests.RequestException as error:
             log.error("cannot fetch Bot Framework signing keys: %s", error)
             raise CannotAuthenticate("Bot Framework signing keys unavailable") from None
-        except Exception as error:  # bare Exception (endorsements, algorithm), IndexError (kid)
-            raise NotAuthenticated(f"not authorized: {type(error).__name__}") from None
+        # PermissionError, PyJWTError, and bare Exception / IndexError (endorsements, algorithm,
+        # unknown key): the caller learns only that it is refused; the log says why.
+        except Exception as error:
+            log.info("refused a Teams request: %s: %s", type(error).__name__, error)
+            raise NotAuthenticated(
+                "not authorized: missing or invalid Bot Framework token"
+            ) from None
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
         # An answer already committed stays committed; the activity is logged, not lost silently.

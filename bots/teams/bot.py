@@ -34,15 +34,25 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def _choice(value: Any) -> int:
+    """A button's value: an integer, or its digits as text; true, 4.7 or 1e999 are not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 4:
+        return int(value)
+    raise ValueError(f"not a choice: {value!r}")
+
+
 def command_text(activity: Activity) -> str:
     """What the person typed, without the bot's @mention and Teams' HTML. (botbuilder's
     remove_recipient_mention deletes the bot's name everywhere: "icx-score" became "-score".)"""
     text = activity.text or ""
     bot_id = activity.recipient.id if activity.recipient else None
     for entity in activity.entities or []:
-        mentioned = (entity.additional_properties or {}).get("mentioned") or {}
-        tag = (entity.additional_properties or {}).get("text")
-        if entity.type == "mention" and mentioned.get("id") == bot_id and tag:
+        properties = references.mapping(entity.additional_properties)
+        tag = properties.get("text")
+        mentioned = references.mapping(properties.get("mentioned"))
+        if entity.type == "mention" and mentioned.get("id") == bot_id and isinstance(tag, str):
             text = text.replace(tag, " ", 1)
     return " ".join(html.unescape(_TAGS.sub(" ", text)).split())
 
@@ -54,8 +64,8 @@ class TeamsBot:
         self._conversations = conversations
         self._remembered: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._verbs: dict[str, Callable[[Tap, dict[str, Any]], Any]] = {
-            cards.CSAT: lambda tap, data: self.answers.satisfaction(tap, int(data["value"])),
-            cards.CES: lambda tap, data: self.answers.effort(tap, int(data["value"])),
+            cards.CSAT: lambda tap, data: self.answers.satisfaction(tap, _choice(data["value"])),
+            cards.CES: lambda tap, data: self.answers.effort(tap, _choice(data["value"])),
             cards.DETAILS: self._details,
             cards.SNOOZE: lambda tap, _: self.answers.snooze(tap),
             cards.CHANGE_CSAT: lambda tap, _: self.answers.current(tap),
@@ -100,8 +110,8 @@ class TeamsBot:
             await self._store(channel)
         if references.aad_id(activity) is None or not references.is_personal(activity):
             return
-        email = await self._email_of(context)
-        person = references.of_person(activity, email)
+        email, name = await self._member_of(context)
+        person = references.of_person(activity, email, name)
         assert person is not None
         await self._store(person)
 
@@ -116,18 +126,19 @@ class TeamsBot:
         if len(self._remembered) > REMEMBERED:
             self._remembered.popitem(last=False)
 
-    async def _email_of(self, context: TurnContext) -> str | None:
-        """Asked once per person, so that intake can name them by email."""
+    async def _member_of(self, context: TurnContext) -> tuple[str | None, str | None]:
+        """Email (so intake can name them by it) and name (to @mention them), asked once per
+        person: an install carries neither."""
         key = ("user", references.aad_id(context.activity) or "")
         known = self._remembered.get(key)
         if known is not None and known.get("email"):
-            return str(known["email"])
+            return str(known["email"]), known.get("name")
         try:
             member = await TeamsInfo.get_member(context, context.activity.from_property.id)
-        except Exception as error:  # the person is still reachable; only the email is missing
+        except Exception as error:  # the person is still reachable; only the details are missing
             log.warning("could not look up a Teams member's email: %s", error)
-            return None
-        return member.email or member.user_principal_name
+            return None, None
+        return member.email or member.user_principal_name, member.name
 
     async def _forget(self, activity: Activity) -> None:
         team = references.team_id(activity)

@@ -9,17 +9,26 @@ from botbuilder.schema import Activity, ConversationReference
 from storage.teams_conversations import CHANNEL, USER, Conversation, user_key
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """Parts of an activity that should be objects, as objects (a string is nothing)."""
+    return value if isinstance(value, dict) else {}
+
+
 def channel_data(activity: Activity) -> dict[str, Any]:
-    data = activity.channel_data
-    return data if isinstance(data, dict) else {}
+    return mapping(activity.channel_data)
+
+
+def _id(value: Any) -> str | None:
+    found = mapping(value).get("id")
+    return str(found) if isinstance(found, str) and found else None
 
 
 def team_id(activity: Activity) -> str | None:
-    return (channel_data(activity).get("team") or {}).get("id")
+    return _id(channel_data(activity).get("team"))
 
 
 def tenant_id(activity: Activity) -> str | None:
-    tenant = (channel_data(activity).get("tenant") or {}).get("id")
+    tenant = _id(channel_data(activity).get("tenant"))
     return tenant or (activity.conversation.tenant_id if activity.conversation else None)
 
 
@@ -34,14 +43,16 @@ def aad_id(activity: Activity) -> str | None:
 
 def channel_id(activity: Activity) -> str | None:
     """The channel itself, not the thread a message was posted in."""
-    channel = (channel_data(activity).get("channel") or {}).get("id")
+    channel = _id(channel_data(activity).get("channel"))
     if channel:
-        return str(channel)
+        return channel
     conversation = activity.conversation.id if activity.conversation else None
     return conversation.split(";", 1)[0] if conversation else None
 
 
-def of_person(activity: Activity, email: str | None) -> Conversation | None:
+def of_person(
+    activity: Activity, email: str | None, name: str | None = None
+) -> Conversation | None:
     """The personal chat a prompt can be sent to; a channel message says nothing about that."""
     key = aad_id(activity)
     if key is None or not is_personal(activity):
@@ -53,7 +64,7 @@ def of_person(activity: Activity, email: str | None) -> Conversation | None:
         reference=serialize(reference),
         tenant_id=tenant_id(activity),
         email=email,
-        name=activity.from_property.name if activity.from_property else None,
+        name=name or (activity.from_property.name if activity.from_property else None),
         locale=activity.locale,
     )
 
