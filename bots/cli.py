@@ -6,11 +6,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.config import Config, ConfigError, load_company, load_settings
 from core.i18n import translator
 from core.periods import MAX_DAYS
 from storage.db import UnsupportedDatabase
+
+if TYPE_CHECKING:  # matplotlib stays unloaded for commands that draw nothing
+    from core.digester import Outcome
+    from core.posts import Post
 
 
 def _config() -> Config:
@@ -139,6 +144,81 @@ def _teams_package(args: argparse.Namespace) -> None:
     print("Upload it in Teams: Apps > Manage your apps > Upload an app (Upload a custom app).")
 
 
+def _digest(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    from bots.runtime import Runtime, RuntimeOptions
+    from core.weeks import IsoWeek, WeekError
+
+    config = _config()
+    company = config.company
+    if args.department:
+        department = company.department(args.department)
+        if department is None:
+            known = ", ".join(d.key for d in company.departments)
+            raise ConfigError(f"unknown department {args.department!r}; known: {known}")
+        departments = [department]
+    else:
+        departments = list(company.departments)
+    try:
+        chosen = IsoWeek.parse(args.period) if args.period else None
+    except WeekError as error:
+        raise ConfigError(str(error)) from None
+
+    async def main() -> None:
+        runtime = Runtime(config, RuntimeOptions(background=False, listen=False))
+        await runtime.start()
+        try:
+            now = datetime.now(UTC)
+            for department in departments:
+                week = chosen or IsoWeek.before(now, department.zone)
+                if args.post:
+                    outcomes = await runtime.digester.department(department, week, args.force)
+                    _report(f"{department.key} {week.label}", outcomes)
+                else:
+                    post = await runtime.digester.department_post(department, week)
+                    _print_post(post, Path(f"digest-{department.key}-{week.label}.png"))
+            if args.organisation:
+                week = chosen or IsoWeek.before(now, company.leadership.zone)
+                if args.post:
+                    _report(
+                        f"organisation {week.label}",
+                        await runtime.digester.organisation(week, args.force),
+                    )
+                else:
+                    _print_post(await runtime.digester.organisation_post(week), None)
+        finally:
+            await runtime.stop()
+
+    asyncio.run(main())
+
+
+def _print_post(post: "Post", chart: Path | None) -> None:
+    print(post.title)
+    print("=" * len(post.title))
+    for section in post.sections:
+        if section.heading:
+            print(f"\n{section.heading}")
+        for line in section.lines:
+            print(f"  {line}")
+    if post.footnote:
+        print(f"\n{post.footnote}")
+    if post.image is not None and chart is not None:
+        chart.write_bytes(post.image.png)
+        print(f"\nchart: {chart}")
+    print()
+
+
+def _report(what: str, outcomes: "list[Outcome]") -> None:
+    if not outcomes:
+        print(f"{what}: nothing to post (already posted, being posted, or no channel configured)")
+    for outcome in outcomes:
+        state = "posted" if outcome.posted else f"not posted: {outcome.error}"
+        print(f"{what} -> {outcome.destination.address}: {state}")
+    if any(not o.posted for o in outcomes):
+        raise SystemExit(1)
+
+
 def _days(text: str) -> int:
     days = int(text) if text.isdigit() else 0
     if not 1 <= days <= MAX_DAYS:
@@ -165,6 +245,20 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--period", help="7d, 30d, 90d or quarter")
     score.add_argument("--locale", default="en", help="en or zh_Hans")
     score.set_defaults(run=_score)
+
+    digest = commands.add_parser(
+        "digest", help="print a weekly digest (and its chart), or post it now"
+    )
+    digest.add_argument("--department", help="department key (default: every department)")
+    digest.add_argument("--organisation", action="store_true", help="also the leadership digest")
+    digest.add_argument("--period", help="ISO week such as 2026-W46 (default: last week)")
+    mode = digest.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print it (the default)")
+    mode.add_argument("--post", action="store_true", help="post to the configured channels")
+    digest.add_argument(
+        "--force", action="store_true", help="with --post: post again even if already posted"
+    )
+    digest.set_defaults(run=_digest)
 
     cat = commands.add_parser("catalogs", help="message catalogs: check or update from code")
     cat.add_argument("action", choices=["check", "update"])

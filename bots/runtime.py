@@ -4,15 +4,19 @@ import logging
 from dataclasses import dataclass
 
 from bots.slack.app import SlackBot
+from bots.slack.publisher import SlackPublisher
 from bots.tasks import BackgroundTasks
 from bots.teams.app import TeamsApp
+from bots.teams.publisher import TeamsPublisher
 from core.clock import Clock, utcnow
 from core.config import Config, ConfigError, require
 from core.context import Icx
-from core.housekeeping import Housekeeper
+from core.digester import Digester
+from core.dispatch import Dispatches
 from core.identity import Keyer
 from core.outbox import Outbox
-from core.ports import Messenger
+from core.ports import Messenger, Publisher
+from core.scheduler import Cadence, Scheduler
 from core.settings import Settings
 from storage.db import Database
 from storage.migrate import schema_state
@@ -28,7 +32,8 @@ class SchemaOutOfDate(ConfigError):
 class RuntimeOptions:
     clock: Clock = utcnow
     housekeeping_every: float = 300.0
-    background: bool = True  # outbox and housekeeping loops (tests may drive them by hand)
+    background: bool = True  # outbox and scheduler (tests and the CLI drive them by hand)
+    listen: bool = True  # Socket Mode; off for one-off commands that only post
 
 
 class Runtime:
@@ -52,17 +57,23 @@ class Runtime:
         self.icx = Icx(config.company, self.db, keyer, clock=self.options.clock)
         self.tasks = BackgroundTasks()
         messengers: dict[str, Messenger] = {}
+        publishers: dict[str, Publisher] = {}
         self.slack = self._slack(settings) if settings.slack_enabled else None
         if self.slack is not None:
             self.icx.directories["slack"] = self.slack.directory
             messengers["slack"] = self.slack.messenger
+            publishers["slack"] = SlackPublisher(self.slack.client)
         self.teams = TeamsApp(self.icx, settings) if settings.teams_enabled else None
         if self.teams is not None:
             self.icx.directories["teams"] = self.teams.directory
             messengers["teams"] = self.teams.messenger
+            publishers["teams"] = TeamsPublisher(self.teams.messenger)
         self.outbox = Outbox(self.icx, messengers)
         self.icx.on_prompt_scheduled = self.outbox.wake
-        self.housekeeper = Housekeeper(self.icx, every=self.options.housekeeping_every)
+        self.digester = Digester(self.icx, publishers, Dispatches(self.db))
+        self.scheduler = Scheduler(
+            self.icx, self.digester, Cadence(housekeeping=self.options.housekeeping_every)
+        )
 
     def _slack(self, settings: Settings) -> SlackBot:
         if settings.slack_app_token is None:
@@ -87,16 +98,17 @@ class Runtime:
             raise SchemaOutOfDate(problem)
         if self.slack is not None:
             app_token = self.config.settings.slack_app_token
-            await self.slack.start(app_token.get_secret_value() if app_token else None)
+            listen = app_token is not None and self.options.listen
+            await self.slack.start(app_token.get_secret_value() if listen and app_token else None)
         if self.teams is not None:
             await self.teams.check_channels(self.config.company)
         if self.options.background:
             self.outbox.start()
-            self.housekeeper.start()
+            self.scheduler.start()
 
     async def stop(self) -> None:
         await self.outbox.stop()
-        await self.housekeeper.stop()
+        await self.scheduler.stop()
         await self.tasks.drain()
         if self.slack is not None:
             await self.slack.stop()

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.i18n import N_, SUPPORTED_LOCALES
@@ -37,17 +38,75 @@ class Reason(_Strict):
     builtin: bool = False
 
 
+DEFAULT_SCHEDULE = "0 9 * * mon"  # Monday 09:00 in the department's time zone
+SLACK_CHANNEL = r"^[CG][A-Z0-9]{2,}$"
+TEAMS_CHANNEL = r"^19:[^\s]+@thread\.[a-z0-9]+$"
+
+
+def _cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{value!r} is not a cron expression ({error}); write minute hour day month "
+            "weekday, e.g. '0 9 * * mon' for Mondays at 09:00"
+        ) from None
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a known time zone; use an IANA name such as Europe/Berlin"
+        ) from None
+    return value
+
+
 class SlackChannels(_Strict):
-    digest_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
-    alert_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    digest_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
+    alert_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
 
 
 class TeamsChannels(_Strict):
     """Teams channel ids (19:…@thread.tacv2), reached through the conversation reference the
     bot stored when it was added to the team."""
 
-    digest_channel: str | None = Field(default=None, pattern=r"^19:[^\s]+@thread\.[a-z0-9]+$")
-    alert_channel: str | None = Field(default=None, pattern=r"^19:[^\s]+@thread\.[a-z0-9]+$")
+    digest_channel: str | None = Field(default=None, pattern=TEAMS_CHANNEL)
+    alert_channel: str | None = Field(default=None, pattern=TEAMS_CHANNEL)
+
+
+def _shipped(value: str) -> str:
+    if value not in SUPPORTED_LOCALES:
+        raise ValueError(f"{value!r} is not a shipped language; use one of {SUPPORTED_LOCALES}")
+    return value
+
+
+class Digest(_Strict):
+    """When the weekly digest is posted; it always reports the last complete ISO week."""
+
+    schedule: str = DEFAULT_SCHEDULE
+
+    _valid_schedule = field_validator("schedule")(_cron)
+
+
+class Leadership(_Strict):
+    """Where the organisation digest (every department side by side) goes."""
+
+    slack_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
+    teams_channel: str | None = Field(default=None, pattern=TEAMS_CHANNEL)
+    schedule: str = DEFAULT_SCHEDULE
+    timezone: str = "UTC"
+    locale: str = "en"
+
+    _valid_schedule = field_validator("schedule")(_cron)
+    _valid_zone = field_validator("timezone")(_zone)
+    _valid_locale = field_validator("locale")(_shipped)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class Translation(_Strict):
@@ -75,6 +134,9 @@ class Policy(_Strict):
     comment_min_n: int = Field(default=10, ge=3, le=1000)
     snooze_days: int = Field(default=30, ge=1, le=365)
     erase_recipient_after_hours: int = Field(default=1, ge=0, le=24 * 30)
+    # Raw responses are deleted after this; never below the longest period icx can report
+    # (731 days), so no score or digest ever loses its data.
+    retention_days: int = Field(default=1095, ge=731, le=3650)
 
     @model_validator(mode="after")
     def _comments_need_more(self) -> "Policy":
@@ -100,26 +162,19 @@ class Department(_Strict):
     reasons: tuple[Reason, ...] = ()
     slack: SlackChannels = SlackChannels()
     teams: TeamsChannels = TeamsChannels()
+    digest: Digest = Digest()
     leaders: tuple[str, ...] = ()
     translations: dict[str, Translation] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"{value!r} is not a known time zone; use an IANA name such as Europe/Berlin"
-            ) from None
-        return value
+        return _zone(value)
 
     @field_validator("locale")
     @classmethod
     def _supported_locale(cls, value: str) -> str:
-        if value not in SUPPORTED_LOCALES:
-            raise ValueError(f"{value!r} is not a shipped language; use one of {SUPPORTED_LOCALES}")
-        return value
+        return _shipped(value)
 
     @field_validator("reasons", mode="before")
     @classmethod
@@ -233,6 +288,7 @@ class Company(_Strict):
 
     policy: Policy = Policy()
     directory: Directory = Directory()
+    leadership: Leadership = Leadership()
     departments: tuple[Department, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

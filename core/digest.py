@@ -144,7 +144,9 @@ def _touchpoints(
 ) -> tuple[Touchpoint, ...]:
     groups: dict[str, list[Answer]] = {}
     for answer in answers:
-        groups.setdefault(answer.service or "", []).append(answer)
+        # A service since removed from the configuration counts with the unspecified ones.
+        known = answer.service if department.service(answer.service) else None
+        groups.setdefault(known or "", []).append(answer)
     cells = _cells(groups, minimum)
     reasons = {r.key: r for r in department.effective_reasons}
     touchpoints = []
@@ -170,10 +172,14 @@ def _touchpoints(
 def _line_of_sight(answers: list[Answer], minimum: int) -> LineOfSight:
     external = [a for a in answers if a.external_customer]
     satisfied = sum(a.satisfaction >= 4 for a in external)
+    # The others' share would follow from the headline minus this one: they must be hidden
+    # as people too (or be nobody).
+    sizes = {"external": len(external), "internal": len(answers) - len(external)}
+    shown = len(external) >= minimum and "external" not in suppressed(sizes, minimum)
     return LineOfSight(
         external=len(external),
         share=wilson(len(external), len(answers)) if len(answers) >= minimum else None,
-        satisfied=wilson(satisfied, len(external)) if len(external) >= minimum else None,
+        satisfied=wilson(satisfied, len(external)) if shown else None,
     )
 
 
@@ -265,7 +271,9 @@ async def department_digest(
     )
 
 
-async def org_digest(session: AsyncSession, company: Company, week: IsoWeek) -> OrgDigest:
+async def org_digest(
+    session: AsyncSession, company: Company, week: IsoWeek, locale: str = "en"
+) -> OrgDigest:
     scores = []
     for department in company.departments:
         zone = ZoneInfo(department.timezone)
@@ -281,4 +289,6 @@ async def org_digest(session: AsyncSession, company: Company, week: IsoWeek) -> 
                 company.policy.reporting_min_n,
             )
         )
-    return OrgDigest(week, tuple(sorted(scores, key=lambda s: s.department.name.casefold())))
+    # Alphabetical in the reader's language, never ranked.
+    ordered = sorted(scores, key=lambda s: s.department.display_name(locale).casefold())
+    return OrgDigest(week, tuple(ordered))

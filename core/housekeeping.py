@@ -1,16 +1,15 @@
 """Expiring unanswered prompts and erasing recipients once they are no longer needed
-(GUIDE §6). Runs periodically inside `icx serve`."""
+(GUIDE §6), and deleting raw answers past the retention limit. Runs on the scheduler."""
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlmodel import col, or_, update
+from sqlmodel import col, delete, or_, select, update
 
 from core.context import Icx
 from core.domain import PromptStatus
-from storage.models import Prompt
+from storage.models import Interaction, Prompt, Response
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +18,7 @@ log = logging.getLogger(__name__)
 class HousekeepingReport:
     expired: int
     erased: int
+    deleted: int = 0
 
 
 async def tidy(icx: Icx) -> HousekeepingReport:
@@ -48,30 +48,23 @@ async def tidy(icx: Icx) -> HousekeepingReport:
             )
             .values(recipient_address=None, channel_id=None, message_ts=None, erased_at=now)
         )
-    return HousekeepingReport(expired.rowcount, erased.rowcount)  # type: ignore[attr-defined]
+    deleted = await _past_retention(icx, now - timedelta(days=icx.company.policy.retention_days))
+    return HousekeepingReport(expired.rowcount, erased.rowcount, deleted)  # type: ignore[attr-defined]
 
 
-class Housekeeper:
-    def __init__(self, icx: Icx, every: float = 300.0) -> None:
-        self._icx = icx
-        self._every = every
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="icx-housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                report = await tidy(self._icx)
-                if report.expired or report.erased:
-                    log.info("housekeeping: %d expired, %d erased", report.expired, report.erased)
-            except Exception:
-                log.exception("housekeeping pass failed")
-            await asyncio.sleep(self._every)
+async def _past_retention(icx: Icx, cutoff: datetime) -> int:
+    """Deletes raw answers older than the retention limit, then the prompts and interactions
+    (ticket references) no answer needs any more."""
+    async with icx.db.transaction() as session:
+        deleted = await session.exec(delete(Response).where(col(Response.answered_at) < cutoff))
+        answered = select(Response.prompt_id)
+        await session.exec(
+            delete(Prompt).where(col(Prompt.created_at) < cutoff, col(Prompt.id).not_in(answered))
+        )
+        prompted = select(Prompt.interaction_id)
+        await session.exec(
+            delete(Interaction).where(
+                col(Interaction.created_at) < cutoff, col(Interaction.id).not_in(prompted)
+            )
+        )
+    return int(deleted.rowcount)  # type: ignore[attr-defined]

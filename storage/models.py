@@ -123,3 +123,28 @@ class TeamsConversation(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=35)
     reference: dict[str, object] = Field(sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(sa_column=_utc())
+
+
+class Dispatch(SQLModel, table=True):
+    """A post that must go out exactly once (a digest for a period and channel, an alert): claimed
+    here before it is posted and marked posted after, so replicas sharing the database post it
+    once and a claim whose holder died is taken over when its lease runs out."""
+
+    __tablename__ = "dispatch"
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "subject", "period", "channel", name="uq_dispatch_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # digest, org_digest, low_alert, drop_alert
+    subject: str = Field(max_length=64)  # department key, "org", or a response id
+    period: str = Field(max_length=32)  # 2026-W46, or "" for one-off alerts
+    channel: str = Field(max_length=220)  # platform:channel id
+    status: str = Field(max_length=16)  # claimed, posted, failed
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    message_ref: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_column=_utc())
+    posted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -17,6 +17,8 @@ SCOPE_OF = {
     "views.open": None,
     "users.info": "users:read",
     "users.lookupByEmail": "users:read.email",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 
 

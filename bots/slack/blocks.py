@@ -26,10 +26,11 @@ def _text(text: str) -> Block:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn treats &, < and > as markup; everything but our own mentions is text."""
+def escape(text: str, mentions: bool = True) -> str:
+    """Slack's mrkdwn treats &, < and > as markup; everything but our own mentions is text.
+    Text people typed (comments in a digest) passes mentions=False: it notifies nobody."""
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MENTION.sub(r"<@\1>", escaped)
+    return _MENTION.sub(r"<@\1>", escaped) if mentions else escaped
 
 
 _MENTION = re.compile(r"&lt;@([UW][A-Z0-9]+)&gt;")

@@ -2,6 +2,9 @@
 way Slack does, records every call, and fails on demand (HTTP 5xx, or 429 with Retry-After).
 
 Point SLACK_API_URL at `{url}/api/` and put `{url}/respond/<id>` in payloads' response_url.
+File uploads take Slack's three steps: files.getUploadURLExternal hands out `{url}/upload/<file
+id>`, the bytes are POSTed there (recorded as the call "upload"), files.completeUploadExternal
+finishes them; an image block may then show the file by its id (`slack_file`).
 """
 
 import asyncio
@@ -56,6 +59,9 @@ class SlackStandIn:
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, StandInUser] = field(default_factory=dict)
+    # Uploaded bytes by file id; completed files (id -> {"title", "channel_id"}).
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
     # Socket Mode: acks icx sent back over the socket; set reject_app_token to refuse it.
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +69,9 @@ class SlackStandIn:
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
+    _file_ids: Any = field(default_factory=lambda: itertools.count(1))
+    _pending_files: dict[str, int] = field(default_factory=dict)  # file id -> declared length
+    _processing_posts: int = 0
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -77,9 +86,15 @@ class SlackStandIn:
     def rate_limit_next(self, count: int, retry_after: int = 1, method: str | None = None) -> None:
         self.faults.extend(Fault(429, retry_after, method) for _ in range(count))
 
+    def delay_file_processing(self, posts: int) -> None:
+        """Slack processes a completed upload in the background: until it is done, a message
+        showing the file answers invalid_blocks. The next `posts` such messages do."""
+        self._processing_posts = posts
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/respond/{token}", self._respond)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
@@ -162,7 +177,7 @@ class SlackStandIn:
                 payload.update(await request.json())
             else:
                 payload.update(dict(await request.post()))
-        for key in ("blocks", "view"):
+        for key in ("blocks", "view", "files"):
             if isinstance(payload.get(key), str):
                 payload[key] = json.loads(payload[key])
         return payload
@@ -192,6 +207,33 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": "unknown_method"})
         return web.json_response(handler(payload))
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: takes the file's bytes, raw or as the multipart field `file`, and
+        answers in plain text as files.slack.com does."""
+        file_id = request.match_info["file_id"]
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = form.get("file")
+            data = part.file.read() if isinstance(part, web.FileField) else b""
+        else:
+            data = await request.read()
+        self.calls.append(
+            Call(
+                "upload",
+                {"file_id": file_id, "bytes": len(data), "content_type": request.content_type},
+            )
+        )
+        fault = self._fault_for("upload")
+        if fault is not None:
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            )
+            return web.Response(text="error", status=fault.status, headers=headers)
+        if file_id not in self._pending_files:
+            return web.Response(text="not found", status=404)
+        self.uploads[file_id] = data
+        return web.Response(text=f"OK - {len(data)}")
+
     async def _respond(self, request: web.Request) -> web.Response:
         self.calls.append(Call("response_url", await request.json()))
         return web.Response(text="ok")
@@ -211,12 +253,55 @@ class SlackStandIn:
 
     def _chat_postMessage(self, payload: dict[str, Any]) -> dict[str, Any]:
         channel = str(payload.get("channel", ""))
+        invalid = self._invalid_slack_files(payload.get("blocks"))
+        if invalid:
+            return {"ok": False, "error": "invalid_blocks", "errors": invalid}
         if channel.startswith(("U", "W")):
             if channel not in self.users or self.users[channel].deleted:
                 return {"ok": False, "error": "user_not_found"}
             channel = "D" + channel[1:]
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         return {"ok": True, "channel": channel, "ts": ts, "message": {"ts": ts}}
+
+    def _invalid_slack_files(self, blocks: Any) -> list[str]:
+        """Image blocks must show files whose upload was completed (and processed)."""
+        shown = [
+            (index, block["slack_file"].get("id"))
+            for index, block in enumerate(blocks if isinstance(blocks, list) else [])
+            if isinstance(block, dict) and isinstance(block.get("slack_file"), dict)
+        ]
+        if shown and self._processing_posts > 0:
+            self._processing_posts -= 1
+            return [f"invalid slack file [json-pointer:/blocks/{i}/slack_file]" for i, _ in shown]
+        return [
+            f"invalid slack file [json-pointer:/blocks/{index}/slack_file]"
+            for index, file_id in shown
+            if file_id not in self.files
+        ]
+
+    def _files_getUploadURLExternal(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(payload.get("length", ""))
+        except ValueError:
+            length = 0
+        if not payload.get("filename") or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0ICX{next(self._file_ids):06d}"
+        self._pending_files[file_id] = length
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _files_completeUploadExternal(self, payload: dict[str, Any]) -> dict[str, Any]:
+        files = payload.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        if any(not isinstance(f, dict) or f.get("id") not in self.uploads for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        completed = []
+        for f in files:
+            title = f.get("title") or f["id"]
+            self.files[f["id"]] = {"title": title, "channel_id": payload.get("channel_id")}
+            completed.append({"id": f["id"], "title": title})
+        return {"ok": True, "files": completed}
 
     def _chat_update(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts")}

@@ -77,6 +77,11 @@ class TeamsMessenger:
         team = await self._conversations.any_channel()
         return references.elsewhere(team.reference, channel_id) if team else None
 
+    async def mention_for(self, address: str | None) -> tuple[str | None, list[dict[str, Any]]]:
+        """How a person's address appears in a card: an <at> tag and its mention entity when the
+        person installed the app (their name is known), an email as it is, else nothing."""
+        return await self._provider(address)
+
     async def _provider(self, provider: str | None) -> tuple[str | None, list[dict[str, Any]]]:
         names: dict[str, str] = {}
         if provider and provider.startswith("teams:"):

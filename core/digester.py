@@ -1,0 +1,187 @@
+"""Posting digests and alerts to every configured channel, each exactly once (core.dispatch):
+claim first, then compose (numbers, chart, words) only if something was claimed, then publish
+through the platform's Publisher and record the outcome."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core import digest_text
+from core.alerts import drop, low_answers_since
+from core.chart import trend_chart
+from core.context import Icx
+from core.departments import Department
+from core.digest import department_digest, org_digest
+from core.dispatch import Dispatches, DispatchKey
+from core.i18n import translator
+from core.ports import DeliveryError, Publisher
+from core.posts import Post
+from core.weeks import IsoWeek
+
+log = logging.getLogger(__name__)
+
+# Builds the post once something was claimed, so nothing is computed for nothing.
+Compose = Callable[[], Awaitable[Post]]
+
+# Low answers are looked for this far back, so alerts missed while no server ran still go out.
+LOW_ANSWER_LOOKBACK = timedelta(days=1)
+RETRY = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Destination:
+    platform: str
+    channel: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.platform}:{self.channel}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    destination: Destination
+    posted: bool
+    error: str | None = None
+
+
+def digest_destinations(department: Department) -> list[Destination]:
+    return _configured(department.slack.digest_channel, department.teams.digest_channel)
+
+
+def alert_destinations(department: Department) -> list[Destination]:
+    return _configured(department.slack.alert_channel, department.teams.alert_channel)
+
+
+def _configured(slack: str | None, teams: str | None) -> list[Destination]:
+    pairs = (("slack", slack), ("teams", teams))
+    return [Destination(platform, channel) for platform, channel in pairs if channel]
+
+
+class Digester:
+    def __init__(self, icx: Icx, publishers: dict[str, Publisher], dispatches: Dispatches) -> None:
+        self._icx = icx
+        self._publishers = publishers
+        self._dispatches = dispatches
+
+    # --- composing (also for `icx digest --dry-run`) ----------------------------------------
+
+    async def department_post(self, department: Department, week: IsoWeek) -> Post:
+        async with self._icx.db.session() as session:
+            digest = await department_digest(session, self._icx.company, department, week)
+        t = translator(department.locale)
+        if not digest.shown:
+            # Below the minimum the digest shows no numbers, and the chart's are numbers too.
+            return digest_text.department_post(digest, t)
+        title = department.display_name(t.locale)
+        # Matplotlib is CPU work: off the event loop, so taps are not kept waiting.
+        image = await asyncio.to_thread(trend_chart, digest.trend, t, title)
+        return digest_text.department_post(digest, t, image)
+
+    async def organisation_post(self, week: IsoWeek) -> Post:
+        locale = self._icx.company.leadership.locale
+        async with self._icx.db.session() as session:
+            digest = await org_digest(session, self._icx.company, week, locale)
+        return digest_text.org_post(digest, translator(locale))
+
+    # --- posting ------------------------------------------------------------------------------
+
+    async def department(
+        self, department: Department, week: IsoWeek, force: bool = False
+    ) -> list[Outcome]:
+        keys = {
+            d: DispatchKey("digest", department.key, week.label, d.address)
+            for d in self._reachable(digest_destinations(department))
+        }
+        return await self._post(keys, lambda: self.department_post(department, week), force)
+
+    async def organisation(self, week: IsoWeek, force: bool = False) -> list[Outcome]:
+        leadership = self._icx.company.leadership
+        destinations = self._reachable(
+            _configured(leadership.slack_channel, leadership.teams_channel)
+        )
+        keys = {d: DispatchKey("org_digest", "org", week.label, d.address) for d in destinations}
+        return await self._post(keys, lambda: self.organisation_post(week), force)
+
+    async def low_answers(self) -> list[Outcome]:
+        company = self._icx.company
+        since = self._icx.clock() - LOW_ANSWER_LOOKBACK
+        async with self._icx.db.session() as session:
+            found = await low_answers_since(session, {d.key: d for d in company.departments}, since)
+        outcomes: list[Outcome] = []
+        for alert in found:
+            keys = {
+                d: DispatchKey("low_alert", str(alert.response_id), "", d.address)
+                for d in self._reachable(alert_destinations(alert.department))
+            }
+            t = translator(alert.department.locale)
+            outcomes += await self._post(keys, _ready(digest_text.low_answer_post(alert, t)))
+        return outcomes
+
+    async def drops(self) -> list[Outcome]:
+        company = self._icx.company
+        now = self._icx.clock()
+        outcomes: list[Outcome] = []
+        for department in company.departments:
+            destinations = self._reachable(alert_destinations(department))
+            if not destinations:
+                continue
+            async with self._icx.db.session() as session:
+                alert = await drop(session, department, now, company.policy.reporting_min_n)
+            if alert is None:
+                continue
+            # At most one drop alert per department and week.
+            week = IsoWeek.containing(now, department.zone).label
+            keys = {
+                d: DispatchKey("drop_alert", department.key, week, d.address) for d in destinations
+            }
+            post = digest_text.drop_post(alert, translator(department.locale))
+            outcomes += await self._post(keys, _ready(post))
+        return outcomes
+
+    def _reachable(self, destinations: list[Destination]) -> list[Destination]:
+        return [d for d in destinations if d.platform in self._publishers]
+
+    async def _post(
+        self,
+        keys: dict[Destination, DispatchKey],
+        compose: Compose,
+        force: bool = False,
+    ) -> list[Outcome]:
+        now = self._icx.clock()
+        claimed = [d for d, key in keys.items() if await self._dispatches.claim(key, now, force)]
+        if not claimed:
+            return []
+        post = await compose()
+        outcomes = []
+        for destination in claimed:
+            outcomes.append(await self._publish(keys[destination], destination, post))
+        return outcomes
+
+    async def _publish(self, key: DispatchKey, destination: Destination, post: Post) -> Outcome:
+        publisher = self._publishers[destination.platform]
+        try:
+            ref = await publisher.publish(destination.channel, post)
+        except DeliveryError as error:
+            if error.permanent:
+                log.error("%s for %s failed for good: %s", key.kind, destination.address, error)
+                await self._dispatches.failed(key, str(error))
+            else:
+                wait = timedelta(seconds=error.retry_after) if error.retry_after else RETRY
+                await self._dispatches.retry_later(key, str(error), self._icx.clock() + wait)
+            return Outcome(destination, False, str(error))
+        except Exception as error:  # a bug must not lose the post: retried like an outage
+            log.exception("%s for %s failed", key.kind, destination.address)
+            await self._dispatches.retry_later(key, type(error).__name__, self._icx.clock() + RETRY)
+            return Outcome(destination, False, type(error).__name__)
+        await self._dispatches.posted(key, self._icx.clock(), f"{ref.channel_id}/{ref.message_ts}")
+        return Outcome(destination, True)
+
+
+def _ready(post: Post) -> Compose:
+    async def compose() -> Post:
+        return post
+
+    return compose

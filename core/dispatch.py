@@ -1,0 +1,120 @@
+"""Exactly once across processes: a post is claimed in the database before it is sent and marked
+posted after. Whoever inserts the row (or takes over an expired claim with a conditional update)
+sends; everyone else leaves it alone. A crash between claim and post delays the post by the
+lease but does not lose it; a crash between post and mark can repeat it once (no chat API lets
+a send and a database commit happen together)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, or_, update
+
+from storage.db import Database
+from storage.models import Dispatch
+
+LEASE = timedelta(minutes=5)
+
+
+class DispatchStatus(StrEnum):
+    CLAIMED = "claimed"
+    POSTED = "posted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DispatchKey:
+    kind: str
+    subject: str
+    period: str
+    channel: str  # platform:channel id
+
+    def _where(self) -> tuple[object, ...]:
+        return (
+            col(Dispatch.kind) == self.kind,
+            col(Dispatch.subject) == self.subject,
+            col(Dispatch.period) == self.period,
+            col(Dispatch.channel) == self.channel,
+        )
+
+
+class Dispatches:
+    def __init__(self, db: Database, holder: str | None = None) -> None:
+        self._db = db
+        # Which process holds a claim: marking it posted is only for the holder.
+        self.holder = holder or uuid.uuid4().hex
+
+    async def claim(self, key: DispatchKey, now: datetime, force: bool = False) -> bool:
+        """True when this process may send now. `force` takes a posted one again (a re-post
+        asked for by hand), but never a live claim of another process."""
+        try:
+            async with self._db.transaction() as session:
+                session.add(
+                    Dispatch(
+                        kind=key.kind,
+                        subject=key.subject,
+                        period=key.period,
+                        channel=key.channel,
+                        status=DispatchStatus.CLAIMED,
+                        claimed_by=self.holder,
+                        lease_until=now + LEASE,
+                        attempts=1,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass
+        else:
+            return True
+        takeable = [
+            col(Dispatch.status) == DispatchStatus.CLAIMED,
+            col(Dispatch.lease_until) < now,
+        ]
+        condition = (
+            or_(col(Dispatch.status) != DispatchStatus.CLAIMED, col(Dispatch.lease_until) < now)
+            if force
+            else takeable[0] & takeable[1]
+        )
+        async with self._db.transaction() as session:
+            result = await session.exec(
+                update(Dispatch)
+                .where(*key._where(), condition)
+                .values(
+                    status=DispatchStatus.CLAIMED,
+                    claimed_by=self.holder,
+                    lease_until=now + LEASE,
+                    attempts=Dispatch.attempts + 1,
+                )
+            )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def posted(self, key: DispatchKey, now: datetime, message_ref: str) -> None:
+        await self._finish(
+            key,
+            status=DispatchStatus.POSTED,
+            posted_at=now,
+            message_ref=message_ref[:200],
+            lease_until=None,
+            last_error=None,
+        )
+
+    async def retry_later(self, key: DispatchKey, error: str, at: datetime) -> None:
+        """A transient failure: the claim lapses at `at`, when the next pass takes it again."""
+        await self._finish(
+            key, status=DispatchStatus.CLAIMED, lease_until=at, last_error=error[:500]
+        )
+
+    async def failed(self, key: DispatchKey, error: str) -> None:
+        await self._finish(
+            key, status=DispatchStatus.FAILED, lease_until=None, last_error=error[:500]
+        )
+
+    async def _finish(self, key: DispatchKey, **values: object) -> None:
+        async with self._db.transaction() as session:
+            await session.exec(
+                update(Dispatch)
+                .where(*key._where(), col(Dispatch.claimed_by) == self.holder)
+                .values(**values)
+            )
