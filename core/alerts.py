@@ -20,7 +20,8 @@ LOW_EFFORT = 3  # at most
 
 @dataclass(frozen=True)
 class LowAnswer:
-    response_id: int
+    # The prompt's id names the answer for good (a database may reuse a deleted row's id).
+    prompt_id: str
     department: Department
     service: str | None
     satisfaction: int
@@ -60,7 +61,7 @@ async def low_answers_since(
     )
     return [
         LowAnswer(
-            response_id=r.id,
+            prompt_id=r.prompt_id,
             department=departments[r.department],
             service=r.service,
             satisfaction=r.satisfaction,
@@ -71,7 +72,7 @@ async def low_answers_since(
             answered_at=r.answered_at,
         )
         for r in rows.all()
-        if r.id is not None and is_low(r.satisfaction, r.effort)
+        if is_low(r.satisfaction, r.effort)
     ]
 
 

@@ -34,7 +34,7 @@ WIDTH, HEIGHT, DPI = 8.0, 4.8, 100  # 800 × 480 px: legible at chat size
 # Palette sizes to try when quantising: antialiased text stays smooth, the PNG small; fewer
 # colours only if a busy chart would not fit in MAX_BYTES.
 COLORS = (48, 24, 12)
-MAX_BYTES = 40_000  # Teams carries the image as a data URI inside the card
+MAX_BYTES = 28_000  # Teams carries it base64-encoded (4/3 larger) inside a card of ≤ 40 KB
 
 # Okabe–Ito: told apart with any colour vision, and by marker shape too.
 SATISFIED_COLOR = "#0072B2"  # blue, circles

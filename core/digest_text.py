@@ -401,7 +401,7 @@ def low_answer_post(alert: LowAnswer, t: Translator) -> Post:
         lines.append(_quote(alert.comment, t))
     contact = None
     if alert.contact_address:
-        contact = Contact(label=t._("OK to contact: "), address=alert.contact_address)
+        contact = Contact(label=t._("OK to contact:"), address=alert.contact_address)
     else:
         lines.append(t._("Anonymous: the person did not ask to be contacted."))
     return Post(

@@ -113,7 +113,7 @@ class Digester:
         outcomes: list[Outcome] = []
         for alert in found:
             keys = {
-                d: DispatchKey("low_alert", str(alert.response_id), "", d.address)
+                d: DispatchKey("low_alert", alert.prompt_id, "", d.address)
                 for d in self._reachable(alert_destinations(alert.department))
             }
             t = translator(alert.department.locale)

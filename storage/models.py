@@ -137,7 +137,7 @@ class Dispatch(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # digest, org_digest, low_alert, drop_alert
-    subject: str = Field(max_length=64)  # department key, "org", or a response id
+    subject: str = Field(max_length=64)  # department key, "org", or a prompt id
     period: str = Field(max_length=32)  # 2026-W46, or "" for one-off alerts
     channel: str = Field(max_length=220)  # platform:channel id
     status: str = Field(max_length=16)  # claimed, posted, failed

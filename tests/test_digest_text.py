@@ -162,7 +162,7 @@ def org_digest(company: Company) -> OrgDigest:
 
 def low_answer(company: Company, contact: str | None) -> LowAnswer:
     return LowAnswer(
-        response_id=7,
+        prompt_id="p7",
         department=department(company, "finance"),
         service="expense-reimbursement",
         satisfaction=1,
@@ -461,14 +461,14 @@ def test_low_answer_is_anonymous_without_consent(company: Company) -> None:
 
 def test_low_answer_offers_contact_only_with_consent(company: Company) -> None:
     post = digest_text.low_answer_post(low_answer(company, CONTACT), translator("en"))
-    assert post.contact == Contact(label="OK to contact: ", address=CONTACT)
+    assert post.contact == Contact(label="OK to contact:", address=CONTACT)
     assert not any("Anonymous" in line for line in lines(post))
     assert not any(CONTACT in text or "U0REQ" in text for text in texts(post))
 
 
 def test_low_answer_without_service_effort_reasons_or_comment(company: Company) -> None:
     bare = LowAnswer(
-        response_id=8,
+        prompt_id="p8",
         department=department(company, "legal"),
         service=None,
         satisfaction=2,

@@ -289,16 +289,17 @@ async def test_a_chart_too_large_for_teams_is_left_out(
     assert "left out of a Teams card" in caplog.text
 
 
-async def test_an_unreachable_teams_channel_fails_permanently(running_teams: Icx) -> None:
+async def test_an_unreachable_teams_channel_is_retried_hourly_or_fails(running_teams: Icx) -> None:
     running, connector = running_teams, running_teams.connector
     assert connector is not None
     publisher = TeamsPublisher(_messenger(running))
     post = full_post(f"slack:{LEADER}")
 
-    # icx was never added to a team: no channel can be reached.
+    # icx was not added to a team yet: tried again in an hour, by when someone may have.
     with pytest.raises(DeliveryError) as raised:
         await publisher.publish(ta.CHANNEL_ID, post)
-    assert raised.value.permanent and not connector.sent()
+    assert not raised.value.permanent and raised.value.retry_after == 3600
+    assert not raised.value.platform_wide and not connector.sent()
 
     # Added, but Teams refuses the channel (the bot was removed meanwhile).
     await running.teams_post(ta.team_added(connector.service_url))

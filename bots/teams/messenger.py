@@ -18,6 +18,8 @@ from storage.teams_conversations import CHANNEL, USER, TeamsConversations, user_
 
 log = logging.getLogger(__name__)
 
+UNREACHABLE_CHANNEL_RETRY = 3600.0  # seconds
+
 
 class TeamsMessenger:
     platform = "teams"
@@ -59,9 +61,11 @@ class TeamsMessenger:
         """A new post in a department's channel (digests, alerts)."""
         reference = await self._channel_reference(channel_id)
         if reference is None:
+            # Not for good: once someone adds the app to the team, the next try gets through.
             raise DeliveryError(
                 f"unreachable: icx has not been added to the team of channel {channel_id}",
-                permanent=True,
+                retry_after=UNREACHABLE_CHANNEL_RETRY,
+                platform_wide=False,
             )
         return await self._send(reference, card, text)
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (`python -m tests.perf.<name>`); pytest collects nothing here."""
