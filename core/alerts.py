@@ -50,6 +50,8 @@ async def low_answers_since(
     """Low answers changed since `since` that carry a comment or contact consent."""
     rows = await session.exec(
         select(Response).where(
+            # answered_at is indexed, and an answer only changes after it was given.
+            col(Response.answered_at) >= since,
             col(Response.updated_at) >= since,
             col(Response.department).in_(list(departments)),
             or_(

@@ -128,9 +128,19 @@ def _cells(groups: dict[str, list[Answer]], minimum: int) -> dict[str, Cell]:
     }
 
 
-def _reason_counts(department: Department, answers: list[Answer]) -> tuple[ReasonCount, ...]:
-    low = Counter(r for a in answers if a.satisfaction in LOW for r in a.reasons)
-    high = Counter(r for a in answers if a.satisfaction >= 4 for r in a.reasons)
+def _reasons_of(answers: list[Answer], minimum: int) -> Counter[str]:
+    """Reasons given in a group of answers, or none when the group is too small: one person's
+    reasons would otherwise speak for them."""
+    if len(answers) < minimum:
+        return Counter()
+    return Counter(r for a in answers for r in a.reasons)
+
+
+def _reason_counts(
+    department: Department, answers: list[Answer], minimum: int
+) -> tuple[ReasonCount, ...]:
+    low = _reasons_of([a for a in answers if a.satisfaction in LOW], minimum)
+    high = _reasons_of([a for a in answers if a.satisfaction >= 4], minimum)
     counts = [
         ReasonCount(reason, low[reason.key], high[reason.key])
         for reason in department.effective_reasons
@@ -151,10 +161,9 @@ def _touchpoints(
     reasons = {r.key: r for r in department.effective_reasons}
     touchpoints = []
     for key, cell in cells.items():
-        low = Counter(
-            r for a in groups[key] if a.satisfaction in LOW for r in a.reasons if r in reasons
-        )
-        top = tuple((reasons[r], n) for r, n in low.most_common(TOP_REASONS)) if cell.shown else ()
+        lows = [a for a in groups[key] if a.satisfaction in LOW]
+        low = _reasons_of(lows, minimum) if cell.shown else Counter()
+        top = tuple((reasons[r], n) for r, n in low.most_common() if r in reasons)[:TOP_REASONS]
         touchpoints.append(Touchpoint(department.service(key) if key else None, cell, top))
     # Pain first: the lowest share satisfied leads; hidden ones follow, largest first.
     return tuple(
@@ -264,7 +273,7 @@ async def department_digest(
         policy.comment_min_n,
         trend,
         _touchpoints(department, answers, minimum),
-        _reason_counts(department, answers),
+        _reason_counts(department, answers, minimum),
         tuple((s, segments[s]) for s in SEGMENTS if s in segments),
         _line_of_sight(answers, minimum),
         comments,

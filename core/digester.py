@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Builds the post once something was claimed, so nothing is computed for nothing.
 Compose = Callable[[], Awaitable[Post]]
 
-# Low answers are looked for this far back, so alerts missed while no server ran still go out.
+# Beyond the prompt's expiry: an answer given at its last moment is still found.
 LOW_ANSWER_LOOKBACK = timedelta(days=1)
 RETRY = timedelta(minutes=2)
 
@@ -107,7 +107,9 @@ class Digester:
 
     async def low_answers(self) -> list[Outcome]:
         company = self._icx.company
-        since = self._icx.clock() - LOW_ANSWER_LOOKBACK
+        # Answers change only while their prompt is live: looking back one expiry period (and
+        # a day) finds every alert a downtime delayed; dispatch rows keep each one single.
+        since = self._icx.clock() - company.policy.expiry - LOW_ANSWER_LOOKBACK
         async with self._icx.db.session() as session:
             found = await low_answers_since(session, {d.key: d for d in company.departments}, since)
         outcomes: list[Outcome] = []
@@ -116,30 +118,32 @@ class Digester:
                 d: DispatchKey("low_alert", alert.prompt_id, "", d.address)
                 for d in self._reachable(alert_destinations(alert.department))
             }
-            t = translator(alert.department.locale)
-            outcomes += await self._post(keys, _ready(digest_text.low_answer_post(alert, t)))
+            post = digest_text.low_answer_post(alert, translator(alert.department.locale))
+            outcomes += await isolated(f"alert {alert.prompt_id}", self._post(keys, _ready(post)))
         return outcomes
 
     async def drops(self) -> list[Outcome]:
-        company = self._icx.company
-        now = self._icx.clock()
         outcomes: list[Outcome] = []
-        for department in company.departments:
+        for department in self._icx.company.departments:
             destinations = self._reachable(alert_destinations(department))
-            if not destinations:
-                continue
-            async with self._icx.db.session() as session:
-                alert = await drop(session, department, now, company.policy.reporting_min_n)
-            if alert is None:
-                continue
-            # At most one drop alert per department and week.
-            week = IsoWeek.containing(now, department.zone).label
-            keys = {
-                d: DispatchKey("drop_alert", department.key, week, d.address) for d in destinations
-            }
-            post = digest_text.drop_post(alert, translator(department.locale))
-            outcomes += await self._post(keys, _ready(post))
+            if destinations:
+                outcomes += await isolated(
+                    f"drop check {department.key}", self._drop(department, destinations)
+                )
         return outcomes
+
+    async def _drop(self, department: Department, destinations: list[Destination]) -> list[Outcome]:
+        now = self._icx.clock()
+        minimum = self._icx.company.policy.reporting_min_n
+        async with self._icx.db.session() as session:
+            alert = await drop(session, department, now, minimum)
+        if alert is None:
+            return []
+        # At most one drop alert per department and week.
+        week = IsoWeek.containing(now, department.zone).label
+        keys = {d: DispatchKey("drop_alert", department.key, week, d.address) for d in destinations}
+        post = digest_text.drop_post(alert, translator(department.locale))
+        return await self._post(keys, _ready(post))
 
     def _reachable(self, destinations: list[Destination]) -> list[Destination]:
         return [d for d in destinations if d.platform in self._publishers]
@@ -150,14 +154,22 @@ class Digester:
         compose: Compose,
         force: bool = False,
     ) -> list[Outcome]:
-        now = self._icx.clock()
-        claimed = [d for d, key in keys.items() if await self._dispatches.claim(key, now, force)]
-        if not claimed:
-            return []
-        post = await compose()
+        # Each destination is claimed just before its own send, so a lease only ever has to
+        # cover one publish; the post is composed once, when the first claim succeeds.
+        post: Post | None = None
         outcomes = []
-        for destination in claimed:
-            outcomes.append(await self._publish(keys[destination], destination, post))
+        for destination, key in keys.items():
+            if not await self._dispatches.claim(key, self._icx.clock(), force):
+                continue
+            if post is None:
+                try:
+                    post = await compose()
+                except Exception:
+                    await self._dispatches.retry_later(
+                        key, "could not compose the post", self._icx.clock() + RETRY
+                    )
+                    raise
+            outcomes.append(await self._publish(key, destination, post))
         return outcomes
 
     async def _publish(self, key: DispatchKey, destination: Destination, post: Post) -> Outcome:
@@ -185,3 +197,13 @@ def _ready(post: Post) -> Compose:
         return post
 
     return compose
+
+
+async def isolated(what: str, work: Awaitable[list[Outcome]]) -> list[Outcome]:
+    """One department's or alert's failure (a bug, a database hiccup) is logged and retried by
+    the next pass; it does not hold back the others."""
+    try:
+        return await work
+    except Exception:
+        log.exception("%s failed; the next pass tries again", what)
+        return []

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, update
 
 from storage.db import Database
 from storage.models import Dispatch
+from storage.upsert import insert_for
 
 LEASE = timedelta(minutes=5)
 
@@ -49,24 +49,21 @@ class Dispatches:
     async def claim(self, key: DispatchKey, now: datetime, force: bool = False) -> bool:
         """True when this process may send now. `force` takes a posted one again (a re-post
         asked for by hand), but never a live claim of another process."""
-        try:
-            async with self._db.transaction() as session:
-                session.add(
-                    Dispatch(
-                        kind=key.kind,
-                        subject=key.subject,
-                        period=key.period,
-                        channel=key.channel,
-                        status=DispatchStatus.CLAIMED,
-                        claimed_by=self.holder,
-                        lease_until=now + LEASE,
-                        attempts=1,
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:
-            pass
-        else:
+        insert = insert_for(self._db.dialect, Dispatch).values(
+            kind=key.kind,
+            subject=key.subject,
+            period=key.period,
+            channel=key.channel,
+            status=DispatchStatus.CLAIMED,
+            claimed_by=self.holder,
+            lease_until=now + LEASE,
+            attempts=1,
+            created_at=now,
+        )
+        # ON CONFLICT DO NOTHING: a row that exists is the common case, not an error to log.
+        async with self._db.transaction() as session:
+            created = await session.exec(insert.on_conflict_do_nothing())
+        if created.rowcount == 1:  # type: ignore[attr-defined]
             return True
         takeable = [
             col(Dispatch.status) == DispatchStatus.CLAIMED,

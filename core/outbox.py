@@ -174,7 +174,8 @@ class Outbox:
         await finish(
             status=PromptStatus.SENT,
             channel_id=ref.channel_id,
-            message_ts=ref.message_ts,
+            # No id (a platform that returned none) means taps cannot be matched to a copy.
+            message_ts=ref.message_ts or None,
             sent_at=sent_at,
             expires_at=sent_at + self._icx.company.policy.expiry,
             attempts=prompt.attempts + 1,

@@ -6,7 +6,7 @@ number of times."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from core.context import Icx
 from core.departments import Department
-from core.digester import Digester, Outcome
+from core.digester import Digester, Outcome, isolated
 from core.housekeeping import tidy
 from core.weeks import IsoWeek
 
@@ -62,6 +62,10 @@ class ScheduleClock:
         return IsoWeek.before(fired, self.zone) if fired is not None else None
 
 
+def week_over(week: IsoWeek, departments: Iterable[Department], now: datetime) -> bool:
+    return all(week.period(d.zone).end <= now for d in departments)
+
+
 class Scheduler:
     def __init__(self, icx: Icx, digester: Digester, cadence: Cadence | None = None) -> None:
         self._icx = icx
@@ -83,12 +87,17 @@ class Scheduler:
         now = self._icx.clock()
         outcomes: list[Outcome] = []
         for department in self._icx.company.departments:
-            outcomes += await self.department(department, now)
-        return outcomes + await self.organisation()
+            outcomes += await isolated(f"digest {department.key}", self.department(department, now))
+        return outcomes + await isolated("organisation digest", self.organisation())
 
     async def organisation(self) -> list[Outcome]:
-        week = self._org_clock.due_week(self._icx.clock())
-        return await self._digester.organisation(week) if week else []
+        now = self._icx.clock()
+        week = self._org_clock.due_week(now)
+        # Every department's week must be over in its own zone (Honolulu's ends after Berlin's
+        # Monday morning): the minute pass posts it once the last one has ended.
+        if week is None or not week_over(week, self._icx.company.departments, now):
+            return []
+        return await self._digester.organisation(week)
 
     async def department(self, department: Department, now: datetime) -> list[Outcome]:
         week = self._clocks[department.key].due_week(now)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     microsoft_app_password: SecretStr | None = Field(default=None)
     microsoft_app_type: MicrosoftAppType = Field(default=MicrosoftAppType.MULTI_TENANT)
     microsoft_app_tenant_id: str | None = Field(default=None, pattern=AAD_GUID)
+    icx_teams_tenants: str = Field(
+        default="",
+        description="comma-separated Microsoft 365 tenant ids served in Teams (default: "
+        "MICROSOFT_APP_TENANT_ID); activities from any other organisation are ignored",
+    )
     icx_teams_without_auth: bool = Field(
         default=False,
         description="accept Teams activities without a Microsoft App ID (local testing only)",
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def teams_tenants(self) -> frozenset[str]:
+        listed = {t.strip().lower() for t in self.icx_teams_tenants.split(",") if t.strip()}
+        if self.microsoft_app_tenant_id:
+            listed.add(self.microsoft_app_tenant_id.lower())
+        return frozenset(listed)
 
     @property
     def teams_enabled(self) -> bool:

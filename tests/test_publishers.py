@@ -301,9 +301,17 @@ async def test_an_unreachable_teams_channel_is_retried_hourly_or_fails(running_t
     assert not raised.value.permanent and raised.value.retry_after == 3600
     assert not raised.value.platform_wide and not connector.sent()
 
-    # Added, but Teams refuses the channel (the bot was removed meanwhile).
+    # A team is known, but Teams refuses this other channel: icx is probably not in its team
+    # yet; tried again in an hour.
     await running.teams_post(ta.team_added(connector.service_url))
     connector.unreachable_conversation(ta.CHANNEL_ID)
     with pytest.raises(DeliveryError) as raised:
         await publisher.publish(ta.CHANNEL_ID, post)
+    assert not raised.value.permanent and raised.value.retry_after == 3600
+    assert "403" in str(raised.value)
+
+    # A channel icx has seen itself that refuses it now: the bot was removed, for good.
+    connector.unreachable_conversation(ta.TEAM_ID)
+    with pytest.raises(DeliveryError) as raised:
+        await publisher.publish(ta.TEAM_ID, post)
     assert raised.value.permanent and "403" in str(raised.value)

@@ -727,16 +727,18 @@ async def test_low_answers_with_a_comment_or_consent_reach_the_alert_channel_onc
     assert all(r.status == "posted" for r in rows)
 
 
-async def test_a_low_answer_missed_while_down_still_goes_out_within_a_day(
+async def test_a_low_answer_missed_while_down_still_goes_out_after_a_weekend(
     db: Database, slack: SlackStandIn, scheduled_company: Company, clock: FakeClock
 ) -> None:
     clock.now = NOW
+    expiry = timedelta(days=scheduled_company.policy.expiry_days)
     await insert(
         db,
         "legal",
         [
-            Answer(NOW - timedelta(hours=20), 2, comment="Slow"),
-            Answer(NOW - timedelta(days=2), 1, comment="Too old to alert now"),
+            Answer(NOW - timedelta(days=3), 2, comment="Slow"),
+            # Answered before its prompt could have expired a day ago: long settled.
+            Answer(NOW - expiry - timedelta(days=2), 1, comment="Too old to alert now"),
         ],
     )
     async with started(db, slack, scheduled_company, clock) as runtime:

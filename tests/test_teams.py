@@ -377,11 +377,119 @@ async def test_start_up_names_configured_channels_icx_cannot_reach(
     config = Config(settings_for(db.url, slack, icx_teams_without_auth=True), company)
     server = await start_server(Runtime(config, RuntimeOptions(clock=clock)), "127.0.0.1", 0)
     try:
-        assert f"Teams channel {ta.CHANNEL_ID} of it is unreachable" in caplog.text
+        assert f"Teams channel {ta.CHANNEL_ID} of it is not known to icx yet" in caplog.text
+        teams = server.runtime.teams
+        assert teams is not None
         async with aiohttp.ClientSession() as http:
             running = Icx(server, slack, http, clock, connector)
+            # Joining a team announces its General channel only...
             assert (await running.teams_post(ta.team_added(connector.service_url)))[0] == 200
-        teams = server.runtime.teams
-        assert teams is not None and await teams.messenger.can_post(ta.CHANNEL_ID)
+            assert await teams.messenger.can_post(ta.TEAM_ID)
+            assert not await teams.messenger.can_post(ta.CHANNEL_ID)
+            # ...another channel becomes known when someone @mentions icx there.
+            mention = ta.channel_mention(connector.service_url, "icx-score")
+            assert (await running.teams_post(mention))[0] == 200
+        assert await teams.messenger.can_post(ta.CHANNEL_ID)
     finally:
         await server.stop()
+
+
+async def test_other_organisations_are_ignored(
+    db: Database,
+    slack: SlackStandIn,
+    connector: BotConnectorStandIn,
+    company: Company,
+    clock: FakeClock,
+) -> None:
+    settings = settings_for(
+        db.url, slack, icx_teams_without_auth=True, icx_teams_tenants=ta.TENANT_ID.upper()
+    )
+    server = await start_server(
+        Runtime(Config(settings, company), RuntimeOptions(clock=clock)), "127.0.0.1", 0
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            running = Icx(server, slack, http, clock, connector)
+            user_id, aad, _, _ = TEAMS_PEOPLE[1]
+            outsider = ta.installed(
+                connector.service_url,
+                aad_object_id=aad,
+                user_id=user_id,
+                conversation_id="a:1outsider",
+                tenant_id="11111111-2222-4333-8444-555555555555",
+            )
+            assert (await running.teams_post(outsider))[0] == 200
+            assert await _conversations(running) == []
+            score = ta.message(
+                connector.service_url,
+                "icx-score",
+                aad_object_id=aad,
+                user_id=user_id,
+                conversation_id="a:1outsider",
+                tenant_id="11111111-2222-4333-8444-555555555555",
+            )
+            assert (await running.teams_post(score))[0] == 200
+            assert connector.sent() == []  # no scores for another organisation
+            # The company's own people (tenant ids in any case) are served.
+            await install_for(running, TEAMS_REQUESTER)
+            assert [c.key for c in await _conversations(running)] == [AAD]
+    finally:
+        await server.stop()
+
+
+async def test_an_app_upgrade_is_not_an_uninstall(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    conversation = await install_for(running, TEAMS_REQUESTER)
+    upgraded = ta.uninstalled(
+        connector.service_url, aad_object_id=AAD, user_id=USER_ID, conversation_id=conversation
+    )
+    upgraded["action"] = "add-upgrade"
+    assert (await running.teams_post(upgraded))[0] == 200
+    assert len(await _conversations(running)) == 1
+    upgraded["action"] = "remove-upgrade"
+    assert (await running.teams_post(upgraded))[0] == 200
+    assert await _conversations(running) == []
+
+
+async def test_a_rate_limit_without_retry_after_backs_off(by_hand: Icx) -> None:
+    running, connector = by_hand, by_hand.connector
+    assert connector is not None
+    await install_for(running, TEAMS_REQUESTER)
+    _, answer = await running.intake(teams_intake())
+    connector.rate_limit_next(1, retry_after=None, path_contains="/activities")
+    assert await running.server.runtime.outbox.drain_once() == 1
+    held = await _status(running, answer["prompt"]["id"])
+    assert held.status == "pending" and held.next_attempt_at is not None
+    # The outbox's exponential backoff (first attempt: 1–2 s), not a fixed second forever.
+    assert 0.5 <= (held.next_attempt_at - running.clock.now).total_seconds() <= 2.5
+
+
+async def test_a_long_display_name_is_kept_short_enough_to_store(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    user_id, aad, _, email = TEAMS_PEOPLE[2]
+    connector.add_member(user_id, aad, "N" * 256, email=email)
+    await install_for(running, TEAMS_PEOPLE[2])
+    (stored,) = await _conversations(running)
+    assert stored.name == "N" * 200 and stored.email == email
+
+
+async def test_one_token_client_serves_every_send() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        microsoft_app_id=ta.APP_ID,
+        microsoft_app_password=SecretStr("secret"),
+    )
+    from bots.teams.app import bot_framework_config
+    from bots.teams.credentials import CachedCredentialFactory
+
+    factory = CachedCredentialFactory(bot_framework_config(settings))
+    scope, login = (
+        "https://api.botframework.com",
+        "https://login.microsoftonline.com/botframework.com",
+    )
+    first = await factory.create_credentials(ta.APP_ID, scope, login, True)
+    again = await factory.create_credentials(ta.APP_ID, scope, login, True)
+    other = await factory.create_credentials(ta.APP_ID, "https://other.example", login, True)
+    assert first is again and first is not other

@@ -128,7 +128,7 @@ class BotConnectorStandIn:
         self.faults.extend(ConnectorFault(status, None, path_contains) for _ in range(count))
 
     def rate_limit_next(
-        self, count: int, retry_after: float = 1, path_contains: str | None = None
+        self, count: int, retry_after: float | None = 1, path_contains: str | None = None
     ) -> None:
         self.faults.extend(ConnectorFault(429, retry_after, path_contains) for _ in range(count))
 

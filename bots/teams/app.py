@@ -17,6 +17,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import AuthenticateRequestResult
 
 from bots.teams.bot import TeamsBot
+from bots.teams.credentials import CachedCredentialFactory
 from bots.teams.directory import TeamsDirectory
 from bots.teams.endpoint import CannotAuthenticate, NotAuthenticated, handle_activity
 from bots.teams.messenger import TeamsMessenger
@@ -26,6 +27,8 @@ from core.settings import Settings
 from storage.teams_conversations import TeamsConversations
 
 log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 10.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,21 @@ class TeamsApp:
     def __init__(self, icx: Icx, settings: Settings) -> None:
         config = bot_framework_config(settings)
         self.app_id = config.APP_ID
-        self._auth = ConfigurationBotFrameworkAuthentication(config)
+        self.credentials = CachedCredentialFactory(config)
+        self._auth = ConfigurationBotFrameworkAuthentication(
+            config, credentials_factory=self.credentials
+        )
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
         conversations = TeamsConversations(icx.db)
         self.directory = TeamsDirectory(conversations)
         self.messenger = TeamsMessenger(self.adapter, self.app_id, conversations)
-        self.bot = TeamsBot(icx, conversations)
+        self.bot = TeamsBot(icx, conversations, tenants=settings.teams_tenants)
+        if self.app_id and not settings.teams_tenants:
+            log.warning(
+                "Teams: no MICROSOFT_APP_TENANT_ID or ICX_TEAMS_TENANTS set, so people of any "
+                "Microsoft 365 organisation who install the app are served; set your tenant id"
+            )
         if not self.app_id:
             log.warning(
                 "Teams authentication is OFF (ICX_TEAMS_WITHOUT_AUTH, no MICROSOFT_APP_ID): "
@@ -72,7 +83,8 @@ class TeamsApp:
             for channel in (department.teams.digest_channel, department.teams.alert_channel):
                 if channel is not None and not await self.messenger.can_post(channel):
                     log.warning(
-                        "Teams channel %s of %s is unreachable: add the icx app to its team",
+                        "Teams channel %s of %s is not known to icx yet: add the icx app to its "
+                        "team (or @mention icx there once)",
                         channel,
                         department.key,
                     )
@@ -88,10 +100,13 @@ class TeamsApp:
         try:
             if not self.app_id:
                 return await check(activity, header)
-            # botbuilder fetches Microsoft's signing keys with the blocking `requests` library;
-            # in a worker thread that fetch cannot stall every other request.
-            return await asyncio.to_thread(asyncio.run, check(activity, header))
-        except requests.RequestException as error:
+            # botbuilder fetches Microsoft's signing keys with the blocking `requests` library
+            # and no timeout; in a worker thread that fetch cannot stall every other request,
+            # and a hung one answers 503 (Bot Framework retries) instead of never.
+            return await asyncio.wait_for(
+                asyncio.to_thread(asyncio.run, check(activity, header)), AUTH_TIMEOUT
+            )
+        except (requests.RequestException, TimeoutError) as error:
             log.error("cannot fetch Bot Framework signing keys: %s", error)
             raise CannotAuthenticate("Bot Framework signing keys unavailable") from None
         # PermissionError, PyJWTError, and bare Exception / IndexError (endorsements, algorithm,
@@ -103,6 +118,9 @@ class TeamsApp:
             ) from None
 
     async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        if context.activity.type == "event":
+            # A proactive send: the outbox or the digester records and retries the failure.
+            raise error
         # An answer already committed stays committed; the activity is logged, not lost silently.
         log.error(
             "Teams %s activity failed",

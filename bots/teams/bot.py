@@ -58,8 +58,12 @@ def command_text(activity: Activity) -> str:
 
 
 class TeamsBot:
-    def __init__(self, icx: Icx, conversations: TeamsConversations) -> None:
+    def __init__(
+        self, icx: Icx, conversations: TeamsConversations, tenants: frozenset[str] = frozenset()
+    ) -> None:
         self.icx = icx
+        # Only these Microsoft 365 organisations are served (empty: any, which start-up warns).
+        self._tenants = tenants
         self.answers = Answers(icx)
         self._conversations = conversations
         self._remembered: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
@@ -74,12 +78,25 @@ class TeamsBot:
 
     async def on_turn(self, context: TurnContext) -> None:
         activity = context.activity
+        if not self._serves(activity):
+            # Another organisation's user installed a copy of the app: nothing is stored or
+            # answered, and their taps are nobody's.
+            log.warning("ignored a Teams activity from tenant %s", references.tenant_id(activity))
+            if activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION:
+                t = translator(negotiate(activity.locale))
+                await self._answer_invoke(
+                    context, MESSAGE_RESPONSE, words.refusal(TapResult.UNKNOWN, t)
+                )
+            return
         if activity.type == ActivityTypes.invoke:
             if activity.name == CARD_ACTION:
                 await self._on_card_action(context)
             return  # other invokes: the adapter answers 501 Not Implemented
         if activity.type == ActivityTypes.installation_update:
-            await self._on_installation(context, added=activity.action != "remove")
+            if activity.action in ("add", "add-upgrade"):
+                await self._remember(context, changed=True)
+            elif activity.action in ("remove", "remove-upgrade"):
+                await self._forget(activity)
         elif activity.type == ActivityTypes.conversation_update:
             await self._on_conversation_update(context)
         elif activity.type == ActivityTypes.message:
@@ -88,11 +105,9 @@ class TeamsBot:
 
     # --- conversation references ---------------------------------------------------------
 
-    async def _on_installation(self, context: TurnContext, added: bool) -> None:
-        if added:
-            await self._remember(context)
-        else:
-            await self._forget(context.activity)
+    def _serves(self, activity: Activity) -> bool:
+        tenant = references.tenant_id(activity)
+        return not self._tenants or (tenant is not None and tenant.lower() in self._tenants)
 
     async def _on_conversation_update(self, context: TurnContext) -> None:
         activity = context.activity
@@ -101,24 +116,33 @@ class TeamsBot:
         if bot_id is not None and bot_id in removed:
             await self._forget(activity)
         else:
-            await self._remember(context)
+            await self._remember(context, changed=True)
 
-    async def _remember(self, context: TurnContext) -> None:
+    async def _remember(self, context: TurnContext, changed: bool = False) -> None:
+        """Keeps the conversation's reference current; a failure is logged, and the person's
+        message is still answered."""
+        try:
+            await self._capture(context, changed)
+        except Exception:
+            log.exception("could not store a Teams conversation reference")
+
+    async def _capture(self, context: TurnContext, changed: bool) -> None:
         activity = context.activity
         channel = references.of_channel(activity)
         if channel is not None:
-            await self._store(channel)
+            await self._store(channel, changed)
         if references.aad_id(activity) is None or not references.is_personal(activity):
             return
         email, name = await self._member_of(context)
         person = references.of_person(activity, email, name)
         assert person is not None
-        await self._store(person)
+        await self._store(person, changed)
 
-    async def _store(self, conversation: Conversation) -> None:
-        """Writes only what changed: a busy person's every message need not touch the database."""
+    async def _store(self, conversation: Conversation, changed: bool) -> None:
+        """Writes only what changed: a busy person's every message need not touch the database.
+        Install and membership events always write (another replica may have forgotten it)."""
         key = (conversation.kind, conversation.key)
-        if self._remembered.get(key) == conversation.__dict__:
+        if not changed and self._remembered.get(key) == conversation.__dict__:
             self._remembered.move_to_end(key)
             return
         await self._conversations.remember(conversation, self.icx.clock())

@@ -7,7 +7,8 @@ from msrest.exceptions import ClientRequestError
 
 from core.ports import DeliveryError
 
-RETRIED = {408, 412, 429, 500, 502, 503, 504}
+# 401: the token went stale or Azure's credentials are being rotated; worth another try.
+RETRIED = {401, 408, 412, 429, 500, 502, 503, 504}
 
 
 def as_delivery_error(error: Exception) -> DeliveryError:
@@ -18,9 +19,10 @@ def as_delivery_error(error: Exception) -> DeliveryError:
         code = _code(error)
         if status == 429:
             retry_after = _seconds(response.headers.get("Retry-After"))
-            # Teams limits each conversation on its own: only this prompt waits.
+            # Teams limits each conversation on its own: only this prompt waits. Without a
+            # Retry-After the outbox's exponential backoff decides.
             return DeliveryError(
-                f"rate limited (429), retry after {retry_after:g}s",
+                f"rate limited (429), retry after {retry_after or 'a backoff'}s",
                 retry_after=retry_after,
                 platform_wide=False,
             )
@@ -39,8 +41,8 @@ def _code(error: ErrorResponseException) -> str:
     return str(getattr(inner, "code", "") or "")
 
 
-def _seconds(header: str | None) -> float:
+def _seconds(header: str | None) -> float | None:
     try:
-        return max(0.0, float(header or 1))
+        return max(0.0, float(header)) if header else None
     except ValueError:
-        return 1.0
+        return None

@@ -59,7 +59,12 @@ class TeamsMessenger:
 
     async def post_card(self, channel_id: str, card: cards.Card, text: str) -> MessageRef:
         """A new post in a department's channel (digests, alerts)."""
-        reference = await self._channel_reference(channel_id)
+        stored = await self._conversations.find(CHANNEL, channel_id)
+        reference = (
+            references.deserialize(stored.reference)
+            if stored is not None
+            else await self._derived_reference(channel_id)
+        )
         if reference is None:
             # Not for good: once someone adds the app to the team, the next try gets through.
             raise DeliveryError(
@@ -67,17 +72,27 @@ class TeamsMessenger:
                 retry_after=UNREACHABLE_CHANNEL_RETRY,
                 platform_wide=False,
             )
-        return await self._send(reference, card, text)
+        try:
+            return await self._send(reference, card, text)
+        except DeliveryError as error:
+            if stored is not None or not error.permanent:
+                raise
+            # A derived reference Teams refuses: most likely icx is not in that channel's team
+            # yet, which someone can change; try again in an hour rather than never.
+            raise DeliveryError(
+                f"{error} (icx may not be in the team of channel {channel_id})",
+                retry_after=UNREACHABLE_CHANNEL_RETRY,
+                platform_wide=False,
+            ) from error
 
     async def can_post(self, channel_id: str) -> bool:
-        return await self._channel_reference(channel_id) is not None
+        """Known for sure only for channels icx has seen (a team's General channel, or any
+        channel where it was mentioned)."""
+        return await self._conversations.find(CHANNEL, channel_id) is not None
 
-    async def _channel_reference(self, channel_id: str) -> ConversationReference | None:
-        found = await self._conversations.find(CHANNEL, channel_id)
-        if found is not None:
-            return references.deserialize(found.reference)
+    async def _derived_reference(self, channel_id: str) -> ConversationReference | None:
         # Teams announces only a team's General channel when the bot joins: other channels are
-        # reached with that team's service and bot identity.
+        # reached with a known team's service and bot identity.
         team = await self._conversations.any_channel()
         return references.elsewhere(team.reference, channel_id) if team else None
 

@@ -8,6 +8,8 @@ from botbuilder.schema import Activity, ConversationReference
 
 from storage.teams_conversations import CHANNEL, USER, Conversation, user_key
 
+NAME_MAX = 200  # the stored column; Entra allows 256
+
 
 def mapping(value: Any) -> dict[str, Any]:
     """Parts of an activity that should be objects, as objects (a string is nothing)."""
@@ -58,13 +60,18 @@ def of_person(
     if key is None or not is_personal(activity):
         return None
     reference = TurnContext.get_conversation_reference(activity)
+    # The message it came with changes every time; the conversation does not.
+    reference.activity_id = None
     return Conversation(
         kind=USER,
         key=key,
         reference=serialize(reference),
         tenant_id=tenant_id(activity),
         email=email,
-        name=name or (activity.from_property.name if activity.from_property else None),
+        name=(name or (activity.from_property.name if activity.from_property else None) or "")[
+            :NAME_MAX
+        ]
+        or None,
         locale=activity.locale,
     )
 
