@@ -164,6 +164,16 @@ def _digest(args: argparse.Namespace) -> None:
         chosen = IsoWeek.parse(args.period) if args.period else None
     except WeekError as error:
         raise ConfigError(str(error)) from None
+    if args.force and not args.post:
+        raise ConfigError("--force only means something with --post")
+    if args.post and chosen is not None:
+        # Posting counts as the week's one digest: a week still running would use it up.
+        unfinished = [d.key for d in departments if chosen.period(d.zone).end > datetime.now(UTC)]
+        if unfinished:
+            raise ConfigError(
+                f"{chosen.label} is not over yet for {', '.join(unfinished)}; print it without "
+                "--post, or post a finished week"
+            )
 
     async def main() -> None:
         runtime = Runtime(config, RuntimeOptions(background=False, listen=False))

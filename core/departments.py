@@ -135,7 +135,8 @@ class Policy(_Strict):
     snooze_days: int = Field(default=30, ge=1, le=365)
     erase_recipient_after_hours: int = Field(default=1, ge=0, le=24 * 30)
     # Raw responses are deleted after this; never below the longest period icx can report
-    # (731 days), so no score or digest ever loses its data.
+    # (731 days). A 731-day score's comparison with the 731 days before reaches further back
+    # than the default keeps, and says "too few responses then" once those are gone.
     retention_days: int = Field(default=1095, ge=731, le=3650)
 
     @model_validator(mode="after")
@@ -302,6 +303,36 @@ class Company(_Strict):
                         "keys, names and aliases must each point to one department"
                     )
                 owner[name] = department.key
+        return self
+
+    @model_validator(mode="after")
+    def _channels_kept_apart(self) -> "Company":
+        """A department's channels carry its comments (GUIDE §6): no other department's, and
+        not the leadership channel."""
+        owner: dict[str, str] = {}
+        for department in self.departments:
+            channels = {
+                department.slack.digest_channel,
+                department.slack.alert_channel,
+                department.teams.digest_channel,
+                department.teams.alert_channel,
+            } - {None}
+            for channel in channels:
+                assert channel is not None
+                if channel in owner and owner[channel] != department.key:
+                    raise ValueError(
+                        f"channel {channel} is configured for both {owner[channel]} and "
+                        f"{department.key}; each department's digests and alerts (with its "
+                        "comments) need channels of their own"
+                    )
+                owner[channel] = department.key
+        leadership = {self.leadership.slack_channel, self.leadership.teams_channel} - {None}
+        shared = sorted(c for c in leadership if c in owner)
+        if shared:
+            raise ValueError(
+                f"leadership channel {shared[0]} is also a channel of {owner[shared[0]]}; "
+                "department comments must stay in the department's own channels"
+            )
         return self
 
     def department(self, key: str) -> Department | None:

@@ -87,6 +87,28 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
             "unknown segment(s) sponsor",
         ),
         ({"departments": [{"name": "IT"}]}, "departments[0].key: is required"),
+        (
+            {
+                "departments": [
+                    {"key": "it", "name": "IT", "slack": {"alert_channel": "C0SHARED"}},
+                    {"key": "hr", "name": "HR", "slack": {"digest_channel": "C0SHARED"}},
+                ]
+            },
+            "channel C0SHARED is configured for both it and hr",
+        ),
+        (
+            {
+                "leadership": {"slack_channel": "C0SHARED"},
+                "departments": [
+                    {"key": "it", "name": "IT", "slack": {"digest_channel": "C0SHARED"}}
+                ],
+            },
+            "leadership channel C0SHARED is also a channel of it",
+        ),
+        (
+            {"departments": [{"key": "it", "name": "IT", "digest": {"schedule": "9 mondays"}}]},
+            "departments[0] (it).digest.schedule: '9 mondays' is not a cron expression",
+        ),
     ],
 )
 def test_invalid_departments_name_the_field(data: dict[str, object], expected: str) -> None:

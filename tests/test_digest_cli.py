@@ -169,3 +169,10 @@ async def test_a_bad_period_or_department_is_explained(slack: SlackStandIn, work
     assert "unknown department 'payroll'; known: finance, legal" in result.stderr
     assert "Traceback" not in result.stderr
     assert not slack.calls_to(POST)
+
+    # A week still running cannot use up its one post; --force needs --post.
+    result = await icx(slack, workdir, "--department", "finance", "--period", "2099-W10", "--post")
+    assert result.returncode != 0 and "2099-W10 is not over yet for finance" in result.stderr
+    result = await icx(slack, workdir, "--department", "finance", "--force")
+    assert result.returncode != 0 and "--force only means something with --post" in result.stderr
+    assert not slack.calls_to(POST)

@@ -601,13 +601,13 @@ async def test_a_permanent_failure_is_not_retried_until_forced(
     key = digest_key("finance", FIN_DIGEST)
     teams_key = DispatchKey("digest", "finance", W46.label, f"teams:{ta.CHANNEL_ID}")
 
-    # The stand-in answers channel_not_found for the Finance digest channel, as Slack does once
-    # the channel was deleted (or the bot was never invited to a private one).
+    # The stand-in refuses the Finance digest for good (msg_too_long: no retry can change that).
+    # A channel the bot is not in yet is retried hourly instead (see the next test).
     answer = slack._chat_postMessage
 
     def missing_channel(payload: dict[str, Any]) -> dict[str, Any]:
         if payload.get("channel") == FIN_DIGEST:
-            return {"ok": False, "error": "channel_not_found"}
+            return {"ok": False, "error": "msg_too_long"}
         return answer(payload)
 
     monkeypatch.setattr(slack, "_chat_postMessage", missing_channel)
@@ -615,12 +615,12 @@ async def test_a_permanent_failure_is_not_retried_until_forced(
     async with started(db, slack, scheduled_company, clock, teams=True) as runtime:
         outcomes = {o.destination.address: o for o in await runtime.scheduler.due()}
         assert not outcomes[key.channel].posted
-        assert outcomes[key.channel].error == "Slack error: channel_not_found"
+        assert outcomes[key.channel].error == "Slack error: msg_too_long"
         assert not outcomes[teams_key.channel].posted
         assert "unreachable" in (outcomes[teams_key.channel].error or "")
         row = await dispatch_row(db, key)
         assert row.status == "failed" and row.lease_until is None and row.attempts == 1
-        assert row.last_error == "Slack error: channel_not_found"
+        assert row.last_error == "Slack error: msg_too_long"
         # A Teams channel of a team icx was not added to yet is tried again hourly: once
         # someone adds the app, the digest goes out.
         row = await dispatch_row(db, teams_key)
@@ -637,7 +637,7 @@ async def test_a_permanent_failure_is_not_retried_until_forced(
         assert (await dispatch_row(db, key)).status == "failed"
         assert (await dispatch_row(db, teams_key)).attempts == 3
 
-        # The channel is fixed; `icx digest --post --force` posts it again.
+        # The cause is fixed; `icx digest --post --force` posts it again.
         monkeypatch.setattr(slack, "_chat_postMessage", answer)
         finance = scheduled_company.department("finance")
         assert finance is not None
@@ -931,3 +931,37 @@ async def test_start_registers_the_jobs_and_posts_what_is_due_at_once(
     assert {r.status for r in rows} == {"posted"}
     # Sales has no channel: nothing to claim, nothing posted.
     assert {r.subject for r in rows} == {"finance", "it", "legal", "org"}
+
+
+async def test_a_slack_channel_icx_is_not_in_is_retried_hourly(
+    db: Database,
+    slack: SlackStandIn,
+    scheduled_company: Company,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await week_46_data(db)
+    clock.now = MONDAY
+    key = digest_key("finance", FIN_DIGEST)
+    answer = slack._chat_postMessage
+    invited = False
+
+    def not_yet_invited(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("channel") == FIN_DIGEST and not invited:
+            return {"ok": False, "error": "not_in_channel"}
+        return answer(payload)
+
+    monkeypatch.setattr(slack, "_chat_postMessage", not_yet_invited)
+    async with started(db, slack, scheduled_company, clock) as runtime:
+        await runtime.scheduler.due()
+        row = await dispatch_row(db, key)
+        assert row.status == "claimed" and "invite the icx app" in (row.last_error or "")
+        clock.now = MONDAY + timedelta(minutes=30)
+        await runtime.scheduler.due()
+        assert (await dispatch_row(db, key)).attempts == 1  # not before the hour is up
+        invited = True
+        clock.now = MONDAY + timedelta(minutes=61)
+        await runtime.scheduler.due()
+    row = await dispatch_row(db, key)
+    assert row.status == "posted" and row.attempts == 2
+    assert len(posts_to(slack, FIN_DIGEST)) == 2  # the refused try, and the digest

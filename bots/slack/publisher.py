@@ -43,11 +43,11 @@ class SlackPublisher:
         self._uploaded: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     async def publish(self, channel: str, post: Post) -> MessageRef:
-        file_id = await self._upload(channel, post.image) if post.image is not None else None
+        file_id = await self._chart(channel, post.image) if post.image is not None else None
         try:
             response = await self._post(channel, post, file_id)
         except Exception as error:
-            raise as_delivery_error(error) from error
+            raise _for_a_channel(as_delivery_error(error)) from error
         if post.image is not None:
             self._uploaded.pop(_upload_key(channel, post.image), None)
         return MessageRef(channel_id=response["channel"], message_ts=response["ts"])
@@ -73,6 +73,17 @@ class SlackPublisher:
         return await self._client.chat_postMessage(
             channel=channel, blocks=post_blocks(post, None), text=post.summary, unfurl_links=False
         )
+
+    async def _chart(self, channel: str, image: Image) -> str | None:
+        """The chart's file id; a failed upload (other than a rate limit, which retries the
+        whole post) leaves the chart out rather than holding back the digest's text."""
+        try:
+            return await self._upload(channel, image)
+        except DeliveryError as error:
+            if error.retry_after is not None:
+                raise
+            log.warning("digest chart not uploaded to %s (%s); posting without it", channel, error)
+            return None
 
     async def _upload(self, channel: str, image: Image) -> str:
         """Uploads the chart and shares it in the channel (a file the bot alone can see cannot be
@@ -272,3 +283,19 @@ def _seconds(header: str | None) -> float:
         return max(0.0, float(header or 1))
     except ValueError:
         return 1.0
+
+
+# The bot is not in the channel (or cannot see it) yet: someone can invite it, so a digest or
+# alert is tried again in an hour rather than never.
+NOT_YET = {"not_in_channel", "channel_not_found", "is_archived"}
+NOT_YET_RETRY = 3600.0
+
+
+def _for_a_channel(error: DeliveryError) -> DeliveryError:
+    if error.permanent and any(code in str(error) for code in NOT_YET):
+        return DeliveryError(
+            f"{error} (invite the icx app to the channel)",
+            retry_after=NOT_YET_RETRY,
+            platform_wide=False,
+        )
+    return error
