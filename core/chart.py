@@ -110,7 +110,12 @@ def trend_chart(points: Sequence[TrendPoint], t: Translator, title: str) -> Imag
     with _drawing:
         png = _render(series, t, title)
     last = series.labels[-1] if series.labels else "empty"
-    return Image(png=png, alt=alt_text(series, t, title), filename=f"trend-{last}.png")
+    return Image(
+        png=png,
+        alt=alt_text(series, t, title),
+        filename=f"trend-{last}.png",
+        unavailable=t._("The chart is too large to show here."),
+    )
 
 
 def alt_text(series: ChartSeries, t: Translator, title: str) -> str:

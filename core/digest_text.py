@@ -368,7 +368,23 @@ def _reason_names(department: Department, keys: tuple[str, ...], t: Translator) 
     return [prompt_text.reason_name(department, known[k], t) for k in keys if k in known]
 
 
-def low_answer_post(alert: LowAnswer, t: Translator) -> Post:
+PLATFORM_NAMES = {"slack": "Slack", "teams": "Microsoft Teams"}
+
+
+def _contact(address: str, email: str | None, t: Translator) -> Contact:
+    label = t._("OK to contact:")
+    if email:
+        fallback = t._("OK to contact: {email}", email=email)
+    else:
+        platform = PLATFORM_NAMES.get(address.partition(":")[0], address.partition(":")[0])
+        fallback = t._(
+            "OK to contact: the person answered in {platform}, where this alert names them.",
+            platform=platform,
+        )
+    return Contact(label=label, address=address, fallback=fallback)
+
+
+def low_answer_post(alert: LowAnswer, t: Translator, email: str | None = None) -> Post:
     """One low answer, anonymous unless the person asked to be contacted (GUIDE §6)."""
     department = alert.department
     name = department.display_name(t.locale)
@@ -401,7 +417,7 @@ def low_answer_post(alert: LowAnswer, t: Translator) -> Post:
         lines.append(_quote(alert.comment, t))
     contact = None
     if alert.contact_address:
-        contact = Contact(label=t._("OK to contact:"), address=alert.contact_address)
+        contact = _contact(alert.contact_address, email, t)
     else:
         lines.append(t._("Anonymous: the person did not ask to be contacted."))
     return Post(

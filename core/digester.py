@@ -16,7 +16,7 @@ from core.departments import Department
 from core.digest import department_digest, org_digest
 from core.dispatch import Dispatches, DispatchKey
 from core.i18n import translator
-from core.ports import DeliveryError, Publisher
+from core.ports import DeliveryError, DirectoryUnavailable, Publisher
 from core.posts import Post
 from core.weeks import IsoWeek
 
@@ -28,6 +28,7 @@ Compose = Callable[[], Awaitable[Post]]
 # Beyond the prompt's expiry: an answer given at its last moment is still found.
 LOW_ANSWER_LOOKBACK = timedelta(days=1)
 RETRY = timedelta(minutes=2)
+EMAIL_LOOKUP_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,9 @@ class Digester:
                 d: DispatchKey("low_alert", alert.prompt_id, "", d.address)
                 for d in self._reachable(alert_destinations(alert.department))
             }
-            post = digest_text.low_answer_post(alert, translator(alert.department.locale))
+            email = await self._email_of(alert.contact_address)
+            t = translator(alert.department.locale)
+            post = digest_text.low_answer_post(alert, t, email)
             outcomes += await isolated(f"alert {alert.prompt_id}", self._post(keys, _ready(post)))
         return outcomes
 
@@ -144,6 +147,18 @@ class Digester:
         keys = {d: DispatchKey("drop_alert", department.key, week, d.address) for d in destinations}
         post = digest_text.drop_post(alert, translator(department.locale))
         return await self._post(keys, _ready(post))
+
+    async def _email_of(self, address: str | None) -> str | None:
+        """The consenting person's email, for channels on a platform that cannot mention them."""
+        platform, _, user_id = (address or "").partition(":")
+        directory = self._icx.directories.get(platform)
+        if directory is None or not user_id:
+            return None
+        try:
+            person = await asyncio.wait_for(directory.by_id(user_id), EMAIL_LOOKUP_SECONDS)
+        except (DirectoryUnavailable, TimeoutError):
+            return None
+        return person.email if person is not None else None
 
     def _reachable(self, destinations: list[Destination]) -> list[Destination]:
         return [d for d in destinations if d.platform in self._publishers]

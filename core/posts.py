@@ -15,6 +15,7 @@ class Image:
     png: bytes
     alt: str
     filename: str
+    unavailable: str = ""  # said instead, where a platform cannot show the image
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class Contact:
 
     label: str
     address: str
+    # The whole line for a platform that cannot mention this address (a Slack person in a
+    # Teams channel): their email when known, else where to find them.
+    fallback: str = ""
 
 
 @dataclass(frozen=True)

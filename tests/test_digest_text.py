@@ -461,9 +461,19 @@ def test_low_answer_is_anonymous_without_consent(company: Company) -> None:
 
 def test_low_answer_offers_contact_only_with_consent(company: Company) -> None:
     post = digest_text.low_answer_post(low_answer(company, CONTACT), translator("en"))
-    assert post.contact == Contact(label="OK to contact:", address=CONTACT)
+    assert post.contact == Contact(
+        label="OK to contact:",
+        address=CONTACT,
+        fallback="OK to contact: the person answered in Slack, where this alert names them.",
+    )
     assert not any("Anonymous" in line for line in lines(post))
     assert not any(CONTACT in text or "U0REQ" in text for text in texts(post))
+    # With the email the digester looked up, a platform that cannot mention them shows it.
+    post = digest_text.low_answer_post(
+        low_answer(company, CONTACT), translator("en"), "mia@acme.example"
+    )
+    assert post.contact is not None
+    assert post.contact.fallback == "OK to contact: mia@acme.example"
 
 
 def test_low_answer_without_service_effort_reasons_or_comment(company: Company) -> None:

@@ -5,13 +5,14 @@ import base64
 import io
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from PIL import Image as PillowImage
 
 from bots.slack.publisher import SlackPublisher, post_blocks
-from bots.teams.publisher import TOO_LARGE, TeamsPublisher
+from bots.teams.publisher import TeamsPublisher
 from core.ports import DeliveryError
 from core.posts import Contact, Image, Post, Section
 from tests import teams_activities as ta
@@ -37,7 +38,12 @@ def full_post(contact: str, png: bytes | None = None) -> Post:
             Section("Comments <low> & *urgent*", (COMMENT, "Fine otherwise")),
         ),
         footnote="Answers from Monday to Sunday, Europe/Berlin",
-        image=Image(png if png is not None else chart_png(), "Satisfaction by week", "week.png"),
+        image=Image(
+            png if png is not None else chart_png(),
+            "Satisfaction by week",
+            "week.png",
+            "The chart is too large to show here.",
+        ),
         contact=Contact("Agreed to be contacted:", contact),
     )
 
@@ -191,11 +197,30 @@ def test_long_posts_fit_block_kit_limits() -> None:
     assert _texts(blocks)[0].startswith("&amp;&amp;")
 
 
-def test_a_teams_contact_is_left_out_in_slack() -> None:
+def test_a_teams_contact_in_slack_gets_the_fallback_line() -> None:
     post = full_post(f"teams:{TEAMS_PEOPLE[1][1]}")
     blocks = post_blocks(post)
-    assert not any("Agreed to be contacted" in t for t in _texts(blocks))
+    assert not any("Agreed to be contacted" in t for t in _texts(blocks))  # no mention
     assert not any(b["type"] == "image" for b in blocks)  # no file id: no image block
+    contact = Contact("Agreed:", f"teams:{TEAMS_PEOPLE[1][1]}", "Agreed: <mia@acme.example>")
+    texts = _texts(post_blocks(replace(post, contact=contact)))
+    assert "Agreed: &lt;mia@acme.example&gt;" in texts  # the core's line, escaped
+
+
+async def test_a_slack_contact_in_teams_gets_the_fallback_line(running_teams: Icx) -> None:
+    running, connector = running_teams, running_teams.connector
+    assert connector is not None
+    await running.teams_post(ta.team_added(connector.service_url))
+    contact = Contact("Agreed:", f"slack:{LEADER}", "Agreed: mia@acme.example")
+    post = replace(full_post(f"slack:{LEADER}"), contact=contact, image=None)
+    await TeamsPublisher(_messenger(running)).publish(ta.TEAM_ID, post)
+    (sent,) = connector.sent(ta.TEAM_ID)
+    runs = [
+        run["text"]
+        for element in sent["attachments"][0]["content"]["body"]
+        for run in element.get("inlines", [])
+    ]
+    assert "Agreed: mia@acme.example" in runs
 
 
 # --- Teams ----------------------------------------------------------------------------------
@@ -283,7 +308,7 @@ async def test_a_chart_too_large_for_teams_is_left_out(
     card = activity["attachments"][0]["content"]
     assert not any(e["type"] == "Image" for e in card["body"])
     texts = [e["inlines"][0]["text"] for e in card["body"] if e["type"] == "RichTextBlock"]
-    assert TOO_LARGE in texts
+    assert "The chart is too large to show here." in texts
     assert "Agreed to be contacted: someone@acme.example" in texts  # an email, as it is
     assert "msteams" not in card
     assert "left out of a Teams card" in caplog.text

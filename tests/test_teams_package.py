@@ -1,26 +1,42 @@
 """`icx teams-package`: a zip Teams accepts — a manifest valid against Microsoft's published
-schema, and icons of the sizes and colours Teams requires."""
+schema, its words in every shipped language (localization files valid against Microsoft's
+localization schema), and icons of the sizes and colours Teams requires."""
 
+import asyncio
 import json
+import re
 import struct
 import subprocess
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from zipfile import ZipFile
 
 import jsonschema
 import pytest
 
 from bots.cli import main
+from bots.teams import package
 from bots.teams.package import Developer, build_package
-from core.config import ConfigError, load_settings
+from core import score_command, score_text
+from core.config import ConfigError, load_settings, parse_company
+from core.context import Icx
+from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, translator
 from core.settings import Settings
 
 APP_ID = "2f1c7a4e-5b6d-4e8f-9a0b-1c2d3e4f5a6b"
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "MicrosoftTeams.schema.v1.19.json"
+# Microsoft's, verbatim: github.com/microsoft/json-schemas teams/v1.19.
+LOCALIZATION_SCHEMA_PATH = (
+    Path(__file__).parent / "schemas" / "MicrosoftTeams.Localization.schema.v1.19.json"
+)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FILES = ["color.png", "manifest.json", "outline.png", "zh-cn.json"]
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+# What stays as written in every language: the app's and the command's name, and what is typed.
+TYPED = ("icx-score", "icx", "finance", "30d", "7d", "90d")
 
 
 def _settings() -> Settings:
@@ -93,11 +109,20 @@ def _validate(manifest: dict[str, Any]) -> None:
     assert manifest["manifestVersion"] == schema["properties"]["manifestVersion"]["const"]
 
 
-def test_the_package_holds_exactly_a_valid_manifest_and_two_icons(tmp_path: Path) -> None:
+def _validate_localization(strings: dict[str, Any]) -> None:
+    schema = json.loads(LOCALIZATION_SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    validator_class(schema, format_checker=validator_class.FORMAT_CHECKER).validate(strings)
+
+
+def test_the_package_holds_a_valid_manifest_its_chinese_strings_and_two_icons(
+    tmp_path: Path,
+) -> None:
     package = build_package(_settings(), tmp_path / "icx-teams.zip")
 
     files = _read(package)
-    assert sorted(files) == ["color.png", "manifest.json", "outline.png"]
+    assert sorted(files) == FILES
     manifest = json.loads(files["manifest.json"])
     _validate(manifest)
     assert manifest["id"] == APP_ID and manifest["bots"][0]["botId"] == APP_ID
@@ -191,7 +216,7 @@ def test_the_cli_writes_the_package_without_slack_settings_or_departments(
 
     main(["teams-package", "--out", str(out)])  # returns normally: exit status 0
 
-    assert sorted(_read(out)) == ["color.png", "manifest.json", "outline.png"]
+    assert sorted(_read(out)) == FILES
     printed = capsys.readouterr().out
     assert str(out) in printed and "Manage your apps" in printed and "Upload" in printed
 
@@ -212,6 +237,120 @@ def test_the_cli_without_an_app_id_exits_non_zero_naming_the_variable(
     error = capsys.readouterr().err
     assert "MICROSOFT_APP_ID" in error and "Traceback" not in error
     assert not (tmp_path / "p.zip").exists()
+
+
+# --- languages -------------------------------------------------------------------------------
+
+
+def _localizations(files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    manifest = json.loads(files["manifest.json"])
+    info = manifest["localizationInfo"]
+    assert info["defaultLanguageTag"] == "en-us"
+    return {
+        language["languageTag"]: json.loads(files[language["file"]])
+        for language in info["additionalLanguages"]
+    }
+
+
+def _at(manifest: dict[str, Any], key: str) -> Any:
+    """The manifest's value at a localization key: "bots[0].commandLists[0].commands[1].title"."""
+    value: Any = manifest
+    for part in key.split("."):
+        value = value[part.split("[")[0]]
+        for index in re.findall(r"\[(\d+)\]", part):
+            value = value[int(index)]
+    return value
+
+
+def test_every_shipped_language_has_a_valid_localization_file(tmp_path: Path) -> None:
+    files = _read(build_package(_settings(), tmp_path / "icx-teams.zip"))
+    manifest = json.loads(files["manifest.json"])
+    localizations = _localizations(files)
+
+    assert sorted(localizations) == sorted(
+        package.LANGUAGE_TAGS[locale] for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE
+    )
+    for tag, strings in localizations.items():
+        _validate_localization(strings)
+        assert strings["$schema"].endswith(
+            f"/v{manifest['manifestVersion']}/MicrosoftTeams.Localization.schema.json"
+        )
+        # Every string Teams shows before anyone talks to the bot, each replacing one in the
+        # manifest.
+        keys = sorted(k for k in strings if k != "$schema")
+        commands = manifest["bots"][0]["commandLists"][0]["commands"]
+        assert keys == sorted(
+            ["name.short", "name.full", "description.short", "description.full"]
+            + [
+                f"bots[0].commandLists[0].commands[{i}].{field}"
+                for i in range(len(commands))
+                for field in ("title", "description")
+            ]
+        ), tag
+        for key in keys:
+            assert isinstance(_at(manifest, key), str), key
+
+
+def test_the_chinese_strings_come_from_the_catalog_without_english(tmp_path: Path) -> None:
+    files = _read(build_package(_settings(), tmp_path / "icx-teams.zip"))
+    strings = _localizations(files)["zh-cn"]
+    manifest = json.loads(files["manifest.json"])
+    english = package.app_text(translator("en"))
+
+    assert manifest["name"]["full"] == english.name_full
+    assert manifest["description"]["full"] == english.description_full
+    # The app's name and the command are names, the same in every language.
+    names = {"name.short": "icx", "bots[0].commandLists[0].commands[0].title": package.COMMAND}
+    for key, name in names.items():
+        assert strings[key] == _at(manifest, key) == name
+    left = []
+    for key, text in strings.items():
+        if key == "$schema" or key in names:
+            continue
+        assert CJK.search(text), f"{key}: {text!r}"
+        assert text != _at(manifest, key), key
+        for name in sorted(TYPED, key=len, reverse=True):
+            text = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", text)
+        left += [f"{key}: {word}" for word in re.findall(r"[A-Za-z]{2,}", text)]
+    assert left == [], "English in zh-cn.json: translate it in the zh_Hans catalog"
+    assert json.loads(files["zh-cn.json"]) == package.localization(translator("zh_Hans"))
+    assert "\\u" not in files["zh-cn.json"].decode("utf-8"), "Chinese as characters"
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_the_help_command_in_the_menu_answers_with_help(locale: str) -> None:
+    """Teams sends a command's title when it is picked from the menu: the help command's title
+    in every language is understood as help."""
+    t = translator(locale)
+    company = parse_company({"departments": [{"key": "finance", "name": "Finance"}]})
+    icx = cast(Icx, SimpleNamespace(company=company))
+    help_title = score_text.help_text(list(company.departments), t, package.COMMAND).title
+    first, *commands = package.app_text(t).commands
+    assert first["title"] == package.COMMAND
+    for command in commands:
+        typed, _, rest = command["title"].partition(" ")
+        assert typed == package.COMMAND
+        answer = asyncio.run(score_command.answer(icx, rest, t, command=package.COMMAND))
+        assert answer.title == help_title, command["title"]
+
+
+def test_a_localization_file_that_breaks_the_schema_fails_validation(tmp_path: Path) -> None:
+    strings = _localizations(_read(build_package(_settings(), tmp_path / "p.zip")))["zh-cn"]
+    _validate_localization(strings)
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_localization({**strings, "name.short": "很" * 31})
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_localization({**strings, "bots[0].commandLists[0].commands[0].title": "长" * 33})
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_localization({**strings, "bots[1].commandLists[0].commands[0].title": "x"})
+    with pytest.raises(jsonschema.ValidationError):
+        _validate_localization({k: v for k, v in strings.items() if k != "description.full"})
+
+
+def test_a_language_without_a_teams_tag_is_refused(tmp_path: Path) -> None:
+    assert set(package.LANGUAGE_TAGS) >= set(SUPPORTED_LOCALES)
+    with pytest.raises(ConfigError, match="LANGUAGE_TAGS"):
+        package.language_tag("fr")
 
 
 def test_packaging_loads_no_chat_sdk_or_web_framework() -> None:

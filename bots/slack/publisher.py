@@ -196,7 +196,8 @@ def _contact(contact: Contact) -> str | None:
     elif ":" not in address and "@" in address:
         shown = escape(address)
     else:
-        return None
+        # Someone Slack cannot mention: the core's fallback line (their email, or where to look).
+        return escape(contact.fallback, mentions=False) if contact.fallback else None
     return f"{escape(contact.label)} {shown}" if contact.label else shown
 
 

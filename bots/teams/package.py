@@ -1,5 +1,7 @@
-"""The Teams app package (`icx teams-package`): manifest.json, color.png and outline.png in a zip
-that an admin uploads to Teams.
+"""The Teams app package (`icx teams-package`): manifest.json, color.png, outline.png and one
+localization file per shipped language besides English (zh-cn.json) in a zip that an admin
+uploads to Teams. The manifest's words come from the message catalogs like every other word icx
+shows: English in the manifest itself, every other language in its localization file.
 
 Pure Python on purpose (no botbuilder, aiohttp or Slack SDK): packaging runs on a laptop that
 may have none of the bot's credentials, and the icons are drawn here rather than shipped as
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 from core.config import ConfigError
+from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Translator, translator
 from core.settings import Settings
 
 MANIFEST_VERSION = "1.19"
@@ -38,26 +41,101 @@ OUTLINE_SIZE = 32
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 COMMAND_SCOPES = ["personal", "team"]
 
-SHORT_DESCRIPTION = "One-tap feedback on internal services, and honest department scores."
-FULL_DESCRIPTION = (
-    "After IT, Finance, HR or another internal department has helped you, icx asks you in a "
-    "personal chat how satisfied you are and how easy it was: one tap is a complete answer, "
-    "reasons and a comment are optional, and nobody is asked too often. Department leaders "
-    "type icx-score (for example icx-score finance 30d) to see satisfaction and effort with "
-    "their number of responses and a 95 % interval. No number is shown for a group below the "
-    "reporting minimum, and respondents are stored only as keyed hashes."
+# The command as typed in Teams (no slash there); the same word in every language.
+COMMAND = "icx-score"
+
+LOCALIZATION_SCHEMA_URL = (
+    "https://developer.microsoft.com/en-us/json-schemas/teams/"
+    f"v{MANIFEST_VERSION}/MicrosoftTeams.Localization.schema.json"
 )
-COMMANDS = [
-    {
-        "title": "icx-score",
-        "description": "A department's scores: icx-score finance 30d (7d, 30d, 90d or quarter). "
-        "Alone: every department side by side.",
-    },
-    {
-        "title": "icx-score help",
-        "description": "How to ask for scores, and which departments you can ask about.",
-    },
-]
+# The Teams language tag of each shipped catalog. Adding a language to SUPPORTED_LOCALES adds
+# its tag here; the package refuses to build without one.
+LANGUAGE_TAGS = {"en": "en-us", "zh_Hans": "zh-cn"}
+
+
+@dataclass(frozen=True)
+class AppText:
+    """What Teams shows of the app before anyone talks to it, in one language."""
+
+    name_short: str
+    name_full: str
+    description_short: str
+    description_full: str
+    commands: list[dict[str, str]]  # title and description of each bot command
+
+
+def app_text(t: Translator) -> AppText:
+    return AppText(
+        name_short="icx",
+        name_full=t._("icx: internal customer experience"),
+        description_short=t._(
+            "One-tap feedback on internal services, and honest department scores."
+        ),
+        description_full=t._(
+            "After IT, Finance, HR or another internal department has helped you, icx asks you "
+            "in a personal chat how satisfied you are and how easy it was: one tap is a complete "
+            "answer, reasons and a comment are optional, and nobody is asked too often. "
+            "Department leaders type {command} (for example {command} finance 30d) to see "
+            "satisfaction and effort with their number of responses and a 95 % interval. No "
+            "number is shown for a group below the reporting minimum, and respondents are "
+            "stored only as keyed hashes.",
+            command=COMMAND,
+        ),
+        commands=[
+            {
+                "title": COMMAND,
+                "description": t._(
+                    "A department's scores: {command} finance 30d (7d, 30d, 90d or quarter). "
+                    "Alone: every department side by side.",
+                    command=COMMAND,
+                ),
+            },
+            {
+                # Teams sends the title when the command is picked from the menu; the help
+                # command understands the word for help in every shipped language.
+                "title": t._("{command} help", command=COMMAND),
+                "description": t._(
+                    "How to ask for scores, and which departments you can ask about."
+                ),
+            },
+        ],
+    )
+
+
+def language_tag(locale: str) -> str:
+    tag = LANGUAGE_TAGS.get(locale)
+    if tag is None:
+        raise ConfigError(
+            f"the Teams app package has no language tag for the {locale} catalog; add one to "
+            'LANGUAGE_TAGS in bots/teams/package.py (e.g. "fr-fr" for fr)'
+        )
+    return tag
+
+
+def localization_file(locale: str) -> str:
+    return f"{language_tag(locale)}.json"
+
+
+def localization(t: Translator) -> dict[str, str]:
+    """A language's strings, keyed by where they sit in the manifest (Microsoft's
+    MicrosoftTeams.Localization.schema.json)."""
+    text = app_text(t)
+    strings = {
+        "$schema": LOCALIZATION_SCHEMA_URL,
+        "name.short": text.name_short,
+        "name.full": text.name_full,
+        "description.short": text.description_short,
+        "description.full": text.description_full,
+    }
+    for index, command in enumerate(text.commands):
+        prefix = f"bots[0].commandLists[0].commands[{index}]"
+        strings[f"{prefix}.title"] = command["title"]
+        strings[f"{prefix}.description"] = command["description"]
+    return strings
+
+
+def _other_locales() -> list[str]:
+    return [locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE]
 
 
 @dataclass(frozen=True)
@@ -144,6 +222,7 @@ def manifest(
     app_id: str, developer: Developer, *, base_url: str | None = None, version: str | None = None
 ) -> dict[str, Any]:
     # No webApplicationInfo: it is for single sign-on into a tab, which icx does not have.
+    text = app_text(translator(DEFAULT_LOCALE))
     return {
         "$schema": SCHEMA_URL,
         "manifestVersion": MANIFEST_VERSION,
@@ -155,8 +234,8 @@ def manifest(
             "privacyUrl": developer.privacy_url,
             "termsOfUseUrl": developer.terms_of_use_url,
         },
-        "name": {"short": "icx", "full": "icx: internal customer experience"},
-        "description": {"short": SHORT_DESCRIPTION, "full": FULL_DESCRIPTION},
+        "name": {"short": text.name_short, "full": text.name_full},
+        "description": {"short": text.description_short, "full": text.description_full},
         "icons": {"color": "color.png", "outline": "outline.png"},
         "accentColor": ACCENT_COLOR,
         "bots": [
@@ -166,11 +245,18 @@ def manifest(
                 "scopes": ["personal", "team"],
                 "supportsFiles": False,
                 "isNotificationOnly": False,
-                "commandLists": [{"scopes": COMMAND_SCOPES, "commands": COMMANDS}],
+                "commandLists": [{"scopes": COMMAND_SCOPES, "commands": text.commands}],
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],
         "validDomains": _valid_domains(base_url),
+        "localizationInfo": {
+            "defaultLanguageTag": language_tag(DEFAULT_LOCALE),
+            "additionalLanguages": [
+                {"languageTag": language_tag(locale), "file": localization_file(locale)}
+                for locale in _other_locales()
+            ],
+        },
     }
 
 
@@ -186,9 +272,11 @@ def build_package(
     developer = developer or default_developer()
     _check_developer(developer)
     files = {
-        "manifest.json": (
-            json.dumps(manifest(app_id, developer, base_url=base_url), indent=2) + "\n"
-        ).encode("utf-8"),
+        "manifest.json": _json(manifest(app_id, developer, base_url=base_url)),
+        **{
+            localization_file(locale): _json(localization(translator(locale)))
+            for locale in _other_locales()
+        },
         "color.png": color_icon(),
         "outline.png": outline_icon(),
     }
@@ -201,6 +289,11 @@ def build_package(
     except OSError as error:
         raise ConfigError(f"cannot write the Teams app package to {out}: {error}") from None
     return out
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    # Chinese as characters, not \u escapes: the file is read by people as well as by Teams.
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _write_zip(out: Path, files: dict[str, bytes]) -> None:

@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 
 # Teams refuses bigger messages (413); cards should stay near 28 KB where they can.
 CARD_MAX_BYTES = 40_000
-TOO_LARGE = "The chart is too large to show in Teams."
 
 
 class TeamsPublisher:
@@ -36,7 +35,8 @@ class TeamsPublisher:
             return None, []
         shown, mentions = await self._messenger.mention_for(contact.address)
         if shown is None:
-            return None, []
+            # Someone Teams cannot mention: the core's fallback line.
+            return (cards._literal(contact.fallback), []) if contact.fallback else (None, [])
         label = f"{contact.label} " if contact.label else ""
         if mentions:
             # Mentions work in a TextBlock only; the label is the core's words, not a person's.
@@ -73,7 +73,8 @@ def post_card(
             size,
             CARD_MAX_BYTES,
         )
-        body.append(cards._literal(TOO_LARGE, isSubtle=True))
+        if post.image is not None and post.image.unavailable:
+            body.append(cards._literal(post.image.unavailable, isSubtle=True))
     return cards.card([*body, *tail], **extra)
 
 

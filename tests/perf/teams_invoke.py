@@ -39,7 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -363,9 +363,9 @@ class ServerProcess:
         began = time.monotonic()
         before = self.cpu_seconds()
         while time.monotonic() - began < within:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.25)
             now = self.cpu_seconds()
-            if now - before < 0.05:  # under a tenth of a core: background loops only
+            if now - before < 0.025:  # under a tenth of a core: background loops only
                 break
             before = now
         return time.monotonic() - began
@@ -614,7 +614,7 @@ def table(title: str, rate: float, icx: Stats, baseline: Stats) -> str:
         return f"{value * 1000:.1f}"
 
     def ratio(a: float, b: float) -> str:
-        return f"{a / b:.2f}x" if b > 0 else "-"
+        return f"{a / b:.2f}x" if b > 0 and math.isfinite(a / b) else "-"
 
     rows: list[tuple[str, str, str, str]] = [
         ("taps (n)", str(icx.n), str(baseline.n), ""),
@@ -634,8 +634,8 @@ def table(title: str, rate: float, icx: Stats, baseline: Stats) -> str:
         ),
         ("send lag max ms", ms(icx.lag_max), ms(baseline.lag_max), ""),
     ]
-    lines = [title, f"  {'':<20}{'icx':>10}{'baseline':>10}{'ratio':>8}"]
-    lines += [f"  {a:<20}{b:>10}{c:>10}{d:>8}" for a, b, c, d in rows]
+    lines = [title, f"  {'':<18} {'icx':>10} {'baseline':>10} {'ratio':>9}"]
+    lines += [f"  {a:<18} {b:>10} {c:>10} {d:>9}" for a, b, c, d in rows]
     for who, stats in (("icx", icx), ("baseline", baseline)):
         for kind, count in sorted(stats.errors.items()):
             lines.append(f"  ! {who} error: {count} x {kind}")
@@ -789,10 +789,16 @@ async def run(options: Options) -> bool:
             db = Database(url)
             try:
                 with load_worker() as pool:
-                    async with (
-                        server_process("baseline", serve_baseline, log_file) as baseline,
-                        server_process("icx", serve_icx, config, log_file) as icx,
-                    ):
+                    async with AsyncExitStack() as stack:
+                        # Started together: each takes seconds to import botbuilder.
+                        baseline, icx = await asyncio.gather(
+                            stack.enter_async_context(
+                                server_process("baseline", serve_baseline, log_file)
+                            ),
+                            stack.enter_async_context(
+                                server_process("icx", serve_icx, config, log_file)
+                            ),
+                        )
                         report = await benchmark(options, pool, baseline, icx, db, connector)
             finally:
                 await db.dispose()
