@@ -493,3 +493,14 @@ async def test_one_token_client_serves_every_send() -> None:
     again = await factory.create_credentials(ta.APP_ID, scope, login, True)
     other = await factory.create_credentials(ta.APP_ID, "https://other.example", login, True)
     assert first is again and first is not other
+
+
+def test_msrest_retry_policy_is_cheap_and_unchanged() -> None:
+    from msrest.universal_http.requests import ClientRetryPolicy
+
+    import bots.teams.app  # noqa: F401  (applies the patch)
+
+    assert isinstance(ClientRetryPolicy.safe_codes, frozenset)
+    forcelist = ClientRetryPolicy().policy.status_forcelist
+    assert 408 in forcelist and 500 in forcelist and 502 in forcelist
+    assert 404 not in forcelist and 501 not in forcelist and 505 not in forcelist

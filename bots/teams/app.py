@@ -21,12 +21,14 @@ from bots.teams.credentials import CachedCredentialFactory
 from bots.teams.directory import TeamsDirectory
 from bots.teams.endpoint import CannotAuthenticate, NotAuthenticated, handle_activity
 from bots.teams.messenger import TeamsMessenger
+from bots.teams.msrest_patch import apply as apply_msrest_patch
 from core.context import Icx
 from core.departments import Company
 from core.settings import Settings
 from storage.teams_conversations import TeamsConversations
 
 log = logging.getLogger(__name__)
+apply_msrest_patch()
 
 AUTH_TIMEOUT = 10.0  # seconds
 
