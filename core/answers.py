@@ -64,6 +64,22 @@ class PromptState:
     snoozed_until: datetime | None = None
 
 
+class Stage(StrEnum):
+    SATISFACTION = "csat"
+    EFFORT = "ces"
+    THANKS = "thanks"
+
+
+def stage_of(state: PromptState, asked: str | None = None) -> Stage:
+    """The stage that follows from what is recorded so far, or the one asked for ("csat",
+    "ces") when the person wants to change an earlier answer: the same on every platform."""
+    if state.satisfaction is None or asked == Stage.SATISFACTION:
+        return Stage.SATISFACTION
+    if state.effort is None or asked == Stage.EFFORT:
+        return Stage.EFFORT
+    return Stage.THANKS
+
+
 @dataclass(frozen=True)
 class TapOutcome:
     result: TapResult

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from core import prompt_text as words
-from core.answers import PromptState
+from core.answers import PromptState, Stage, stage_of
 from core.departments import Department, Service
 from core.i18n import Translator
 from core.prompt_text import Option
@@ -141,10 +141,10 @@ def thanks_blocks(state: PromptState, t: Translator) -> list[Block]:
     ]
 
 
-def blocks_for(state: PromptState, t: Translator, stage: str | None = None) -> list[Block]:
-    """The stage that follows from what is recorded so far, or the one asked for ("csat",
-    "ces") when the person wants to change an earlier answer."""
-    if state.satisfaction is None or stage == "csat":
+def blocks_for(state: PromptState, t: Translator, asked: str | None = None) -> list[Block]:
+    """The blocks of the prompt's stage (core.answers.stage_of)."""
+    stage = stage_of(state, asked)
+    if stage is Stage.SATISFACTION:
         blocks = satisfaction_blocks(
             state.prompt_id,
             state.department,
@@ -154,7 +154,7 @@ def blocks_for(state: PromptState, t: Translator, stage: str | None = None) -> l
             t,
             chosen=state.satisfaction,
         )
-    elif state.effort is None or stage == "ces":
+    elif stage is Stage.EFFORT:
         blocks = effort_blocks(state, t)
     else:
         blocks = thanks_blocks(state, t)

@@ -30,6 +30,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from bots.standin import polling
+
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 DEFAULT_TENANT_ID = "5b7c4d2e-8f1a-4e3b-9c6d-2a1f0e9d8c7b"
 
@@ -304,15 +306,7 @@ class BotConnectorStandIn:
         ]
 
     async def wait_for(self, check: Callable[[], Any], within: float = 5.0) -> Any:
-        """Polls until check() returns something truthy; fails after `within` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {within}s; calls: {self.calls}")
-            await asyncio.sleep(0.01)
+        return await polling.wait_for(check, within, lambda: self.calls)
 
     # --- the service ----------------------------------------------------------------------
 

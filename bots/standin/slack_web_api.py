@@ -7,15 +7,15 @@ id>`, the bytes are POSTed there (recorded as the call "upload"), files.complete
 finishes them; an image block may then show the file by its id (`slack_file`).
 """
 
-import asyncio
 import itertools
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from bots.standin import polling
 
 
 @dataclass(frozen=True)
@@ -158,15 +158,7 @@ class SlackStandIn:
         return [c for c in self.calls if c.method == method]
 
     async def wait_for(self, check: Callable[[], Any], within: float = 5.0) -> Any:
-        """Polls until check() returns something truthy; fails after `within` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            result = check()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {within}s; calls: {self.calls}")
-            await asyncio.sleep(0.01)
+        return await polling.wait_for(check, within, lambda: self.calls)
 
     # --- the API --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ bots/slack/blocks.py, built from the same words."""
 from typing import Any
 
 from core import prompt_text as words
-from core.answers import COMMENT_MAX, PromptState
+from core.answers import COMMENT_MAX, PromptState, Stage, stage_of
 from core.departments import Department, Service
 from core.i18n import Translator
 from core.prompt_text import Option
@@ -173,10 +173,10 @@ def _toggle(input_id: str, title: str, on: bool) -> Element:
     }
 
 
-def card_for(state: PromptState, t: Translator, stage: str | None = None) -> Card:
-    """The stage that follows from what is recorded so far, or the one asked for ("csat",
-    "ces") when the person wants to change an earlier answer."""
-    if state.satisfaction is None or stage == "csat":
+def card_for(state: PromptState, t: Translator, asked: str | None = None) -> Card:
+    """The card of the prompt's stage (core.answers.stage_of)."""
+    stage = stage_of(state, asked)
+    if stage is Stage.SATISFACTION:
         result = satisfaction_card(
             state.prompt_id,
             state.department,
@@ -186,7 +186,7 @@ def card_for(state: PromptState, t: Translator, stage: str | None = None) -> Car
             t,
             chosen=state.satisfaction,
         )
-    elif state.effort is None or stage == "ces":
+    elif stage is Stage.EFFORT:
         result = effort_card(state, t)
     else:
         result = thanks_card(state, t)
