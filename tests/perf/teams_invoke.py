@@ -300,8 +300,11 @@ def serve_baseline(log_file: str, conn: Connection) -> None:
     from botbuilder.schema import Activity, ActivityTypes
 
     from bots.teams.endpoint import handle_activity
+    from bots.teams.msrest_patch import apply as apply_msrest_patch
 
     _child_logging(log_file)
+    # The same botbuilder icx runs, with the same msrest fix: only icx's core and database differ.
+    apply_msrest_patch()
 
     async def on_turn(context: TurnContext) -> None:
         """Answers every card tap with the same card, touching nothing else."""
