@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from core.chart import chart_series, trend_chart
 from core.config import parse_company
 from core.departments import Company
 from core.digest import Cell, DepartmentDigest, department_digest, org_digest, suppressed
+from core.i18n import translator
 from core.scheduler import ScheduleClock
 from core.scores import Tally
 from core.stats import mean_interval, wilson
@@ -650,3 +652,21 @@ async def test_org_digest_is_alphabetical_in_the_readers_language(db: Database) 
     assert not assets.shown and assets.needed == 1 and assets.change is None
     security = scores["security"]
     assert security.current == Tally() and security.change is None and security.needed == 5
+
+
+async def test_the_chart_plots_the_digest_numbers(db: Database, company: Company) -> None:
+    await finance_data(db)
+    digest = await digest_for(db, company, W43)
+    series = chart_series(digest.trend)
+    # The chart's last week is the digest's week, with the headline's n and share (8 of 16).
+    assert series.labels[-1] == "2026-W43" and series.n[-1] == 16
+    satisfied = digest.score.satisfied
+    assert satisfied is not None and series.satisfied[-1] == satisfied.share == 0.5
+    assert (series.satisfied_low[-1], series.satisfied_high[-1]) == (satisfied.low, satisfied.high)
+    effort = digest.score.effort
+    assert effort is not None and series.effort[-1] == effort.mean
+    # W42 (10 answers) is shown too; W40 had none, so it is a gap, not a zero.
+    assert series.n[-2] == 10 and series.satisfied[-2] == 0.9
+    assert series.n[-4] == 0 and series.satisfied[-4] is None
+    image = trend_chart(digest.trend, translator("en"), "Finance")
+    assert image.png.startswith(b"\x89PNG") and "50%" in image.alt
