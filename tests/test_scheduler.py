@@ -720,7 +720,7 @@ async def test_low_answers_with_a_comment_or_consent_reach_the_alert_channel_onc
     assert not any("<@" in text for text in anonymous)
     contact = by_title["Low rating for Finance"]
     (mention,) = [text for text in contact if f"<@{REQUESTER}>" in text]
-    assert mention.startswith("OK to contact:")  # the exact spacing: see the xfail below
+    assert mention.startswith("OK to contact:")  # spacing: see the test below
     assert not any("Anonymous" in text for text in contact)
     rows = await dispatch_rows(db, "low_alert")
     assert sorted(r.subject for r in rows) == sorted([commented, consented])

@@ -437,7 +437,7 @@ async def test_other_organisations_are_ignored(
         await server.stop()
 
 
-async def test_an_app_upgrade_is_not_an_uninstall(running_teams: Icx) -> None:
+async def test_add_upgrade_keeps_and_remove_upgrade_forgets(running_teams: Icx) -> None:
     running, connector = running_teams, running_teams.connector
     assert connector is not None
     conversation = await install_for(running, TEAMS_REQUESTER)
