@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core import digest_text
-from core.alerts import drop, low_answers_since
+from core.alerts import LowAnswer, drop, low_answers_since
 from core.chart import trend_chart
 from core.context import Icx
 from core.departments import Department
@@ -119,11 +119,19 @@ class Digester:
                 d: DispatchKey("low_alert", alert.prompt_id, "", d.address)
                 for d in self._reachable(alert_destinations(alert.department))
             }
-            email = await self._email_of(alert.contact_address)
-            t = translator(alert.department.locale)
-            post = digest_text.low_answer_post(alert, t, email)
-            outcomes += await isolated(f"alert {alert.prompt_id}", self._post(keys, _ready(post)))
+            outcomes += await isolated(
+                f"alert {alert.prompt_id}", self._post(keys, self._low_answer_post(alert))
+            )
         return outcomes
+
+    def _low_answer_post(self, alert: LowAnswer) -> Compose:
+        # Composed only once claimed: the sweep runs every 20 s over days of answers, and the
+        # email look-up asks the platform.
+        async def compose() -> Post:
+            email = await self._email_of(alert.contact_address)
+            return digest_text.low_answer_post(alert, translator(alert.department.locale), email)
+
+        return compose
 
     async def drops(self) -> list[Outcome]:
         outcomes: list[Outcome] = []
