@@ -2,11 +2,13 @@
 
 import re
 from datetime import timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.helpdesks import Helpdesks, check_unambiguous
 from core.i18n import N_, SUPPORTED_LOCALES
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -41,6 +43,10 @@ class Reason(_Strict):
 DEFAULT_SCHEDULE = "0 9 * * mon"  # Monday 09:00 in the department's time zone
 SLACK_CHANNEL = r"^[CG][A-Z0-9]{2,}$"
 TEAMS_CHANNEL = r"^19:[^\s]+@thread\.[a-z0-9]+$"
+SLACK_USER = r"^[UW][A-Z0-9]{2,20}$"
+SLACK_USERGROUP = r"^S[A-Z0-9]{2,20}$"
+AAD_OBJECT_ID = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
+EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$"
 
 
 def _cron(value: str) -> str:
@@ -67,6 +73,43 @@ def _zone(value: str) -> str:
 class SlackChannels(_Strict):
     digest_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
     alert_channel: str | None = Field(default=None, pattern=SLACK_CHANNEL)
+
+
+class Members(_Strict):
+    """Who provides the department's service: only they may close a request with the
+    resolution reaction or ask for feedback in the department's name."""
+
+    slack_users: tuple[Annotated[str, Field(pattern=SLACK_USER)], ...] = ()
+    # Everyone in these Slack user groups (the S… id from the group's page) is a member.
+    slack_usergroups: tuple[Annotated[str, Field(pattern=SLACK_USERGROUP)], ...] = ()
+    teams_users: tuple[Annotated[str, Field(pattern=AAD_OBJECT_ID)], ...] = ()
+    # Matched against the person's email on either platform, case-insensitively.
+    emails: tuple[Annotated[str, Field(pattern=EMAIL, max_length=320)], ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.slack_users or self.slack_usergroups or self.teams_users or self.emails)
+
+    def lists(self, platform: str, user_id: str, email: str | None) -> bool:
+        """Named directly (user groups are resolved by the platform adapter, which can ask)."""
+        ids = self.slack_users if platform == "slack" else self.teams_users
+        if user_id.casefold() in {i.casefold() for i in ids}:
+            return True
+        return bool(email) and email.casefold() in {e.casefold() for e in self.emails}
+
+
+class HelpChannels(_Strict):
+    """Slack channels where colleagues ask the department for help. A member's resolution
+    reaction on a question there asks its author for feedback, after a grace period in which
+    taking the reaction back cancels it."""
+
+    slack_channels: tuple[Annotated[str, Field(pattern=SLACK_CHANNEL)], ...] = ()
+    reaction: str = Field(default="white_check_mark", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    grace_minutes: int = Field(default=10, ge=0, le=24 * 60)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(minutes=self.grace_minutes)
 
 
 class TeamsChannels(_Strict):
@@ -165,6 +208,9 @@ class Department(_Strict):
     teams: TeamsChannels = TeamsChannels()
     digest: Digest = Digest()
     leaders: tuple[str, ...] = ()
+    members: Members = Members()
+    help: HelpChannels = HelpChannels()
+    helpdesk: Helpdesks = Helpdesks()
     translations: dict[str, Translation] = Field(default_factory=dict)
 
     @field_validator("timezone")
@@ -333,6 +379,23 @@ class Company(_Strict):
                 f"leadership channel {shared[0]} is also a channel of {owner[shared[0]]}; "
                 "department comments must stay in the department's own channels"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _help_channels_kept_apart(self) -> "Company":
+        owner: dict[str, str] = {}
+        for department in self.departments:
+            for channel in department.help.slack_channels:
+                if owner.setdefault(channel, department.key) != department.key:
+                    raise ValueError(
+                        f"help channel {channel} is listed by both {owner[channel]} and "
+                        f"{department.key}; a resolution there must belong to one department"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _helpdesks_unambiguous(self) -> "Company":
+        check_unambiguous([(d.key, d.helpdesk) for d in self.departments])
         return self
 
     def department(self, key: str) -> Department | None:

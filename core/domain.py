@@ -31,3 +31,5 @@ class SkipReason(StrEnum):
     OPTED_OUT = "opted_out"
     COOLDOWN = "cooldown"
     WEEKLY_BUDGET = "weekly_budget"
+    # Withdrawn before it was sent (the resolution reaction was taken back in the grace period).
+    CANCELLED = "cancelled"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.context import Icx
@@ -152,7 +152,11 @@ async def _existing(session: AsyncSession, source: str, reference: str) -> Intak
     return IntakeOutcome(interaction.id, False, prompt.id, status, reason)
 
 
-async def record_interaction(icx: Icx, request: InteractionIn) -> IntakeOutcome:
+async def record_interaction(
+    icx: Icx, request: InteractionIn, *, send_after: datetime | None = None
+) -> IntakeOutcome:
+    """Records the interaction once per source+reference and schedules its prompt (not before
+    `send_after`, when given: a grace period in which the trigger may still be withdrawn)."""
     _validate_against_company(icx, request)
     async with icx.db.session() as session:
         existing = await _existing(session, request.source, request.reference)
@@ -164,7 +168,7 @@ async def record_interaction(icx: Icx, request: InteractionIn) -> IntakeOutcome:
     provider = await resolve(icx, request.provider) if request.provider else None
     now = icx.clock()
     try:
-        outcome = await _insert(icx, request, requester, provider, now)
+        outcome = await _insert(icx, request, requester, provider, now, send_after)
     except IntegrityError:
         # A concurrent post of the same source+reference won the race; answer with its result.
         async with icx.db.session() as session:
@@ -183,6 +187,7 @@ async def _insert(
     requester: Person | None,
     provider: Person | None,
     now: datetime,
+    send_after: datetime | None = None,
 ) -> IntakeOutcome:
     department = icx.company.department(request.department)
     assert department is not None
@@ -237,7 +242,7 @@ async def _insert(
             locale=requester.locale if requester else None,
             status=PromptStatus.PENDING if scheduled else PromptStatus.SKIPPED,
             skip_reason=reason.value if reason else None,
-            next_attempt_at=now if scheduled else None,
+            next_attempt_at=max(now, send_after or now) if scheduled else None,
             created_at=now,
             expires_at=now + policy.expiry,
         )
@@ -258,3 +263,35 @@ def _platform_of(ref: PersonIn) -> str:
     if ref.teams_aad_object_id:
         return "teams"
     return "slack"
+
+
+async def cancel_unsent(icx: Icx, source: str, reference: str) -> bool:
+    """Withdraws the prompt of source+reference if it has not been sent and no sender holds it;
+    True when it was withdrawn. A prompt already on its way is left alone: too late."""
+    now = icx.clock()
+    async with icx.db.transaction() as session:
+        interaction_id = (
+            await session.exec(
+                select(Interaction.id).where(
+                    Interaction.source == source, Interaction.reference == reference
+                )
+            )
+        ).first()
+        if interaction_id is None:
+            return False
+        result = await session.exec(
+            update(Prompt)
+            .where(
+                col(Prompt.interaction_id) == interaction_id,
+                col(Prompt.status) == PromptStatus.PENDING,
+                or_(col(Prompt.lease_until).is_(None), col(Prompt.lease_until) < now),
+            )
+            .values(
+                status=PromptStatus.SKIPPED,
+                skip_reason=SkipReason.CANCELLED.value,
+                next_attempt_at=None,
+                recipient_address=None,
+                erased_at=now,
+            )
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
