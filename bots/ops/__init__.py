@@ -1,0 +1,1 @@
+"""Running icx in production: health and readiness, metrics, request ids and logs."""
