@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bots import data_cli
 from core.config import Config, ConfigError, load_company, load_settings
 from core.i18n import translator
 from core.periods import MAX_DAYS
@@ -294,15 +295,38 @@ def parser() -> argparse.ArgumentParser:
     teams.add_argument("--privacy-url", help="https privacy statement (default: the project)")
     teams.add_argument("--terms-url", help="https terms of use (default: the project)")
     teams.set_defaults(run=_teams_package)
+
+    data_cli.add_commands(commands)
     return main
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from bots.ops import logs
+    from core.settings import LogSettings, Settings
+
+    try:
+        wanted = LogSettings()
+    except ValidationError as error:
+        names = ", ".join(str(e["loc"][0]).upper() for e in error.errors() if e["loc"])
+        print(f"icx: invalid {names}: {error.errors()[0]['msg']}", file=sys.stderr)
+        sys.exit(2)
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    if wanted.icx_log_level is not None:
+        level = logging.getLevelNamesMapping()[wanted.icx_log_level]
+    if args.verbose:
+        level = min(level, logging.INFO)
+    logs.configure(level, wanted.icx_log_format)
+    try:
+        logs.remember_secrets(Settings())
+    except ValidationError:
+        pass  # a command that needs the settings says what is wrong with them
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(args)
     try:
         args.run(args)
     except (ConfigError, UnsupportedDatabase) as error:

@@ -1,5 +1,6 @@
 """Assembling a running icx from its configuration: database, core, Slack, background work."""
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -70,10 +71,14 @@ class Runtime:
             publishers["teams"] = TeamsPublisher(self.teams.messenger)
         self.outbox = Outbox(self.icx, messengers)
         self.icx.on_prompt_scheduled = self.outbox.wake
-        self.digester = Digester(self.icx, publishers, Dispatches(self.db))
+        self.dispatches = Dispatches(self.db)
+        self.digester = Digester(self.icx, publishers, self.dispatches)
         self.scheduler = Scheduler(
             self.icx, self.digester, Cadence(housekeeping=self.options.housekeeping_every)
         )
+        # Set once shutdown begins, for readiness: a replica that is stopping takes no new
+        # work while what is in flight finishes.
+        self.draining = False
 
     def _slack(self, settings: Settings) -> SlackBot:
         if settings.slack_app_token is None:
@@ -106,10 +111,52 @@ class Runtime:
             self.outbox.start()
             self.scheduler.start()
 
-    async def stop(self) -> None:
-        await self.outbox.stop()
-        await self.scheduler.stop()
-        await self.tasks.drain()
+    @property
+    def shutdown_timeout(self) -> float:
+        return self.config.settings.icx_shutdown_timeout
+
+    async def stop_background(self, within: float) -> None:
+        """Takes no more background work: the outbox's sends in flight and the scheduled jobs
+        in flight (digests, alerts) finish and record their outcome, for up to `within`
+        seconds; whatever still runs then is cut off."""
+        self.draining = True
+        await asyncio.gather(self._stop_outbox(within), self.scheduler.stop(within))
+
+    async def _stop_outbox(self, within: float) -> None:
+        try:
+            await asyncio.wait_for(self.outbox.stop(), within)
+        except TimeoutError:
+            # Their rows stay leased: another process (or this one, restarted) sends them once
+            # the lease runs out. Late, not lost.
+            log.warning("prompt sends still in flight after %.0f s were cut off", within)
+
+    async def stop(self, within: float | None = None) -> None:
+        """Stops everything within `within` seconds (default ICX_SHUTDOWN_TIMEOUT): background
+        work finishes or is cut off, work started by requests (redrawing a message after a tap)
+        is waited for, digest claims cut off are released for other processes, connections
+        are closed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.shutdown_timeout if within is None else within)
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        await self.stop_background(left())
+        await self.tasks.drain(within=left())
+        await self._release_claims(max(left(), 1.0))
         if self.slack is not None:
             await self.slack.stop()
         await self.db.dispose()
+
+    async def _release_claims(self, within: float) -> None:
+        try:
+            released = await asyncio.wait_for(self.dispatches.release(self.icx.clock()), within)
+        except Exception as error:  # the database may be what is going away
+            log.warning(
+                "could not release digest and alert claims (%s); they are taken over when "
+                "their lease runs out",
+                type(error).__name__,
+            )
+            return
+        if released:
+            log.info("released %d digest and alert claims for other processes", released)

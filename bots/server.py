@@ -1,4 +1,4 @@
-"""The one HTTP server of `icx serve`: Slack, Teams, the intake API and health."""
+"""The one HTTP server of `icx serve`: Slack, Teams, the intake API, health and metrics."""
 
 import asyncio
 import logging
@@ -7,11 +7,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bots.db_errors import database_unavailable
 from bots.intake_api import handle_intake
+from bots.ops import endpoints
 from bots.runtime import Runtime
 from bots.slack.adapter import MAX_BODY
+from bots.webhooks import webhook_handler
 
 log = logging.getLogger(__name__)
+
+# Of the shutdown time (ICX_SHUTDOWN_TIMEOUT): for requests and background sends in flight.
+DRAIN_SHARE = 0.75
 
 
 def create_app(runtime: Runtime) -> web.Application:
@@ -23,11 +29,11 @@ def create_app(runtime: Runtime) -> web.Application:
     async def intake(request: web.Request) -> web.Response:
         return await handle_intake(request, runtime.icx, token.get_secret_value())
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
     app.router.add_post("/api/v1/interactions", intake)
-    app.router.add_get("/healthz", health)
+    app.router.add_post("/api/v1/webhooks/{tool}", webhook_handler(runtime.icx, settings))
+    endpoints.install(app, runtime)
+    # Innermost, so request logs and metrics see the 503 it answers for a database outage.
+    app.middlewares.append(database_unavailable)
     if runtime.slack is not None and not runtime.socket_mode:
         app.router.add_post("/slack/events", runtime.slack.http_handler())
     if runtime.teams is not None:
@@ -41,13 +47,34 @@ class RunningServer:
     runner: web.AppRunner
     url: str
 
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-        await self.runtime.stop()
+    async def stop(self, within: float | None = None) -> None:
+        """Graceful, and done within `within` seconds (default ICX_SHUTDOWN_TIMEOUT): stops
+        listening (a load balancer's new connections go to another replica), lets requests
+        and background sends in flight finish, then what the requests started, then closes."""
+        budget = self.runtime.shutdown_timeout if within is None else within
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        self.runtime.draining = True
+        # Requests and background work wind down side by side; most of the time is theirs,
+        # the rest is for what the requests started and for closing.
+        await asyncio.gather(
+            self._stop_http(budget * DRAIN_SHARE),
+            self.runtime.stop_background(budget * DRAIN_SHARE),
+        )
+        await self.runtime.stop(max(0.0, deadline - loop.time()))
+
+    async def _stop_http(self, within: float) -> None:
+        try:
+            # The runner waits for handlers in flight (its shutdown_timeout), then cancels them.
+            await asyncio.wait_for(self.runner.cleanup(), within)
+        except TimeoutError:
+            log.warning("requests still in flight after %.0f s were cut off", within)
 
 
 async def start_server(runtime: Runtime, host: str, port: int) -> RunningServer:
-    runner = web.AppRunner(create_app(runtime), access_log=None)
+    # cleanup() waits this long for handlers in flight and as long again for cancelled ones.
+    shutdown_timeout = runtime.shutdown_timeout * DRAIN_SHARE / 2
+    runner = web.AppRunner(create_app(runtime), access_log=None, shutdown_timeout=shutdown_timeout)
     try:
         await runtime.start()
         await runner.setup()
@@ -71,5 +98,24 @@ async def serve_forever(runtime: Runtime, host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
-        log.info("stopping")
+        await _shut_down(server)
+
+
+async def _shut_down(server: RunningServer) -> None:
+    loop = asyncio.get_running_loop()
+    # A second signal while draining means "now": nothing more is waited for.
+    main = asyncio.current_task()
+    if main is not None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, main.cancel)
+    log.info(
+        "stopping: no new connections; requests and sends in flight finish (at most %g s)",
+        server.runtime.shutdown_timeout,
+    )
+    began = loop.time()
+    try:
         await server.stop()
+    except asyncio.CancelledError:
+        log.warning("stopped at once on a second signal; work in flight was cut off")
+        return
+    log.info("stopped in %.1f s", loop.time() - began)

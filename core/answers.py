@@ -14,6 +14,8 @@ from core.context import Icx
 from core.departments import Department, Service
 from core.domain import PromptStatus
 from core.i18n import negotiate
+from core.metrics import tap_recorded
+from storage import aggregates
 from storage.models import OptOut, Prompt, Response
 from storage.upsert import insert_for
 
@@ -124,12 +126,12 @@ class Answers:
                 session.add(prompt)
             return None
 
-        return await self._tap(tap, write)
+        return await self._tap(tap, write, counted=True)
 
     async def effort(self, tap: Tap, value: int) -> TapOutcome:
         if not 1 <= value <= 7:
             return TapOutcome(TapResult.INVALID)
-        return await self._update_response(tap, effort=value)
+        return await self._update_response(tap, counted=True, effort=value)
 
     def _known_reasons(self, keys: list[str]) -> Callable[[Prompt], bool]:
         def allowed(prompt: Prompt) -> bool:
@@ -194,7 +196,11 @@ class Answers:
         return await self._tap(tap, nothing)
 
     async def _update_response(
-        self, tap: Tap, valid: Callable[[Prompt], bool] = lambda _: True, **values: object
+        self,
+        tap: Tap,
+        valid: Callable[[Prompt], bool] = lambda _: True,
+        counted: bool = False,
+        **values: object,
     ) -> TapOutcome:
         async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
             if not valid(prompt):
@@ -207,11 +213,15 @@ class Answers:
             # No row yet: the one-tap satisfaction answer has to come first.
             return None if result.rowcount else TapResult.NEEDS_SATISFACTION  # type: ignore[attr-defined]
 
-        return await self._tap(tap, write)
+        return await self._tap(tap, write, counted)
 
-    async def _tap(self, tap: Tap, write: Writer) -> TapOutcome:
+    async def _tap(self, tap: Tap, write: Writer, counted: bool = False) -> TapOutcome:
+        """Checks and writes one tap in one transaction. `counted`: the write may change what
+        the scores count (satisfaction, effort), kept as running sums in the same transaction."""
         now = self._icx.clock()
         async with self._icx.db.transaction() as session:
+            # Locked first, so the values the sums change from stay true until commit.
+            before = await aggregates.lock_contribution(session, tap.prompt_id) if counted else None
             prompt = await session.get(Prompt, tap.prompt_id)
             refusal = self._refusal(tap, prompt, now)
             if refusal is not None:
@@ -220,7 +230,10 @@ class Answers:
             refused = await write(session, prompt, now)
             if refused is not None:
                 return TapOutcome(refused)
+            if counted:
+                await aggregates.record_change(session, before, prompt.id)
             state = await self._state(session, prompt)
+        tap_recorded(tap.platform)
         return TapOutcome(TapResult.RECORDED, state)
 
     def _refusal(self, tap: Tap, prompt: Prompt | None, now: datetime) -> TapResult | None:

@@ -274,6 +274,11 @@ class Department(_Strict):
                 raise ValueError(f"{label} repeat the key(s) {', '.join(repeated)}")
         return self
 
+    @model_validator(mode="after")
+    def _helpdesk_names_known_services(self) -> "Department":
+        self.helpdesk.check_services({s.key for s in self.services})
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.departments import Company, Department, Reason, Service
 from core.periods import Period, Window
-from core.scores import DepartmentScore, tallies
+from core.scores import DepartmentScore, Tally, tallies, tallies_for
 from core.stats import Mean, Proportion, mean_interval, wilson
 from core.weeks import IsoWeek
 from storage.models import Response
@@ -192,15 +192,14 @@ def _line_of_sight(answers: list[Answer], minimum: int) -> LineOfSight:
     )
 
 
-def _trend_point(week: IsoWeek, answers: list[Answer], minimum: int) -> TrendPoint:
-    n = len(answers)
-    efforts = [a.effort for a in answers if a.effort is not None]
+def _trend_point(week: IsoWeek, counted: Tally, minimum: int) -> TrendPoint:
+    n = counted.responses
     return TrendPoint(
         week,
         n,
-        wilson(sum(a.satisfaction >= 4 for a in answers), n) if n >= minimum else None,
-        mean_interval(len(efforts), sum(efforts), sum(e * e for e in efforts))
-        if len(efforts) >= minimum
+        wilson(counted.satisfied, n) if n >= minimum else None,
+        mean_interval(counted.effort_n, counted.effort_sum, counted.effort_squares)
+        if counted.effort_n >= minimum
         else None,
     )
 
@@ -236,27 +235,17 @@ async def department_digest(
     zone = ZoneInfo(department.timezone)
     policy = company.policy
     minimum = policy.reporting_min_n
-    first = week.shifted(-(TREND_WEEKS - 1))
-    span = Period(first.period(zone).start, week.period(zone).end)
-    everything = await answers_in(session, department.key, span)
-    by_week: dict[IsoWeek, list[Answer]] = {}
-    for answer in everything:
-        by_week.setdefault(IsoWeek.containing(answer.answered_at, zone), []).append(answer)
-    trend = tuple(
-        _trend_point(first.shifted(i), by_week.get(first.shifted(i), []), minimum)
-        for i in range(TREND_WEEKS)
-    )
+    # The trend's weekly numbers are sums (from the stored daily ones, in one round trip); only
+    # the week itself is read answer by answer, for its breakdowns and comments.
+    weeks = [week.shifted(i - (TREND_WEEKS - 1)) for i in range(TREND_WEEKS)]
+    counted = await tallies_for(session, [(w.period(zone), [department.key]) for w in weeks])
+    sums = [c[department.key] for c in counted]
+    trend = tuple(_trend_point(w, s, minimum) for w, s in zip(weeks, sums, strict=True))
     current, previous = week.period(zone), week.shifted(-1).period(zone)
-    counted = await tallies(session, current, [department.key])
-    before = await tallies(session, previous, [department.key])
     score = DepartmentScore(
-        department,
-        Window(week.label, current, previous),
-        counted[department.key],
-        before[department.key],
-        minimum,
+        department, Window(week.label, current, previous), sums[-1], sums[-2], minimum
     )
-    answers = by_week.get(week, [])
+    answers = await answers_in(session, department.key, current) if score.shown else []
     if not score.shown:
         return DepartmentDigest(department, week, score, policy.comment_min_n, trend)
     segments = _cells({s: [a for a in answers if a.segment == s] for s in SEGMENTS}, minimum)

@@ -4,20 +4,19 @@ through the platform's Publisher and record the outcome."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from core import digest_text
 from core.alerts import LowAnswer, drop, low_answers_since
-from core.chart import trend_chart
 from core.context import Icx
 from core.departments import Department
-from core.digest import department_digest, org_digest
+from core.digest import TrendPoint, department_digest, org_digest
 from core.dispatch import Dispatches, DispatchKey
-from core.i18n import translator
+from core.i18n import Translator, translator
 from core.ports import DeliveryError, DirectoryUnavailable, Publisher
-from core.posts import Post
+from core.posts import Image, Post
 from core.weeks import IsoWeek
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ class Digester:
             return digest_text.department_post(digest, t)
         title = department.display_name(t.locale)
         # Matplotlib is CPU work: off the event loop, so taps are not kept waiting.
-        image = await asyncio.to_thread(trend_chart, digest.trend, t, title)
+        image = await asyncio.to_thread(_draw_trend, digest.trend, t, title)
         return digest_text.department_post(digest, t, image)
 
     async def organisation_post(self, week: IsoWeek) -> Post:
@@ -230,3 +229,11 @@ async def isolated(what: str, work: Awaitable[list[Outcome]]) -> list[Outcome]:
     except Exception:
         log.exception("%s failed; the next pass tries again", what)
         return []
+
+
+def _draw_trend(trend: Sequence[TrendPoint], t: Translator, title: str) -> Image:
+    """Imports matplotlib (about 40 MB) here, in the worker thread, the first time a digest is
+    drawn, rather than when the server starts: most of a server's life it is not needed."""
+    from core.chart import trend_chart
+
+    return trend_chart(trend, t, title)

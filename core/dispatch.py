@@ -2,7 +2,8 @@
 posted after. Whoever inserts the row (or takes over an expired claim with a conditional update)
 sends; everyone else leaves it alone. A crash between claim and post delays the post by the
 lease but does not lose it; a crash between post and mark can repeat it once (no chat API lets
-a send and a database commit happen together)."""
+a send and a database commit happen together). A process that shuts down lets go of the claims
+it will not finish, so another one takes them over at once instead of after the lease."""
 
 import uuid
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ from sqlmodel import col, or_, update
 
 from storage.db import Database
 from storage.models import Dispatch
+from storage.unavailable import while_unavailable
 from storage.upsert import insert_for
 
 LEASE = timedelta(minutes=5)
+# How long an outcome (posted, failed, retry later) is retried while the database is away: a
+# post already sent and not marked would be sent again once the lease ran out.
+RECORD_RETRY_SECONDS = 60.0
 
 
 class DispatchStatus(StrEnum):
@@ -45,6 +50,8 @@ class Dispatches:
         self._db = db
         # Which process holds a claim: marking it posted is only for the holder.
         self.holder = holder or uuid.uuid4().hex
+        # Claimed by this process and not finished yet: what a shutdown lets go of.
+        self._held: set[DispatchKey] = set()
 
     async def claim(self, key: DispatchKey, now: datetime, force: bool = False) -> bool:
         """True when this process may send now. `force` takes a posted one again (a re-post
@@ -64,6 +71,7 @@ class Dispatches:
         async with self._db.transaction() as session:
             created = await session.exec(insert.on_conflict_do_nothing())
         if created.rowcount == 1:  # type: ignore[attr-defined]
+            self._held.add(key)
             return True
         takeable = [
             col(Dispatch.status) == DispatchStatus.CLAIMED,
@@ -85,7 +93,10 @@ class Dispatches:
                     attempts=Dispatch.attempts + 1,
                 )
             )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        self._held.add(key)
+        return True
 
     async def posted(self, key: DispatchKey, now: datetime, message_ref: str) -> None:
         await self._finish(
@@ -108,10 +119,35 @@ class Dispatches:
             key, status=DispatchStatus.FAILED, lease_until=None, last_error=error[:500]
         )
 
-    async def _finish(self, key: DispatchKey, **values: object) -> None:
+    async def release(self, now: datetime) -> int:
+        """Lets go of every claim this process holds and will not finish (it is shutting down
+        and its posts in flight were cut off): their lease ends now, so the next pass of any
+        other process takes them over. Returns how many were released."""
+        held, self._held = self._held, set()
+        if not held:
+            return 0
         async with self._db.transaction() as session:
-            await session.exec(
-                update(Dispatch)
-                .where(*key._where(), col(Dispatch.claimed_by) == self.holder)
-                .values(**values)
-            )
+            for key in held:
+                await session.exec(
+                    update(Dispatch)
+                    .where(
+                        *key._where(),
+                        col(Dispatch.claimed_by) == self.holder,
+                        col(Dispatch.status) == DispatchStatus.CLAIMED,
+                    )
+                    .values(lease_until=now)
+                )
+        return len(held)
+
+    async def _finish(self, key: DispatchKey, **values: object) -> None:
+        async def write() -> None:
+            async with self._db.transaction() as session:
+                await session.exec(
+                    update(Dispatch)
+                    .where(*key._where(), col(Dispatch.claimed_by) == self.holder)
+                    .values(**values)
+                )
+
+        # Repeating it is harmless: it sets the same values on the row this process holds.
+        await while_unavailable(write, within=RECORD_RETRY_SECONDS, what=f"recording {key.kind}")
+        self._held.discard(key)

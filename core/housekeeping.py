@@ -54,7 +54,8 @@ async def tidy(icx: Icx) -> HousekeepingReport:
 
 async def _past_retention(icx: Icx, cutoff: datetime) -> int:
     """Deletes raw answers older than the retention limit, then the prompts and interactions
-    (ticket references) no answer needs any more."""
+    (ticket references) no answer needs any more. The daily sums they were counted in
+    (score_day) stay: scores over those days keep their numbers (GUIDE §6)."""
     async with icx.db.transaction() as session:
         deleted = await session.exec(delete(Response).where(col(Response.answered_at) < cutoff))
         answered = select(Response.prompt_id)

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -156,13 +157,30 @@ class Scheduler:
         aps.start()
         self._aps = aps
 
-    async def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        """For readiness: the clock is started and has not been shut down."""
+        return self._aps is not None and self._aps.running
+
+    async def stop(self, within: float = 30.0) -> None:
+        # Paused first: no job starts any more, and the ones running go on. (Shutting the
+        # scheduler down cancels running jobs at once.)
+        if self._aps is not None and self._aps.state == STATE_RUNNING:
+            self._aps.pause()
+        # A post in flight finishes (and is marked posted) rather than being cut off...
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=within)
+        # ...until the time allowed is up: then it is cut off, so the process can exit. A
+        # claim left behind is released by the caller (Dispatches.release) or runs out with
+        # its lease.
+        late = set(self._running)
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
-        # A post in flight finishes (and is marked posted) rather than being cut off.
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=30)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
 
     def _department_now(self, department: Department) -> Callable[[], Awaitable[Any]]:
         async def run() -> list[Outcome]:

@@ -3,6 +3,7 @@ show exactly the same numbers."""
 
 from dataclasses import dataclass
 
+from core.comments import Comments
 from core.departments import Department
 from core.i18n import N_, Translator
 from core.periods import Window
@@ -11,6 +12,9 @@ from core.stats import Proportion
 
 # How the command is typed where no platform says otherwise (Slack; Teams has no slash).
 SLASH_COMMAND = "/icx-score"
+
+# The word after a department that asks for its comments ("评论" in Chinese).
+COMMENT_WORDS = ("comments", "comment", "评论")
 
 # What a person may type as a period, shown in their language ("quarter" is typed as 季度 too).
 PERIOD_WORDS = ("7d", "30d", "90d", N_("quarter"))
@@ -198,6 +202,11 @@ def help_text(
                 command=command,
             ),
             t._("{command}: every department side by side.", command=command),
+            t._(
+                "{command} <department> comments [period]: its comments, without names, for "
+                "the department's leaders.",
+                command=command,
+            ),
             t._("Periods: {periods} (default 30d).", periods=_period_words(t)),
             t._("Departments: {names}.", names=names),
         ],
@@ -227,3 +236,74 @@ def unknown_period(typed: str, t: Translator) -> str:
         typed=typed,
         periods=_period_words(t),
     )
+
+
+# --- comments, for a department's leaders -----------------------------------------------------
+
+
+def comments_refused(t: Translator) -> ScoreText:
+    """The same words for everyone who may not see a department's comments, whatever the
+    department holds: they reveal neither whether anyone commented nor who leads it."""
+    return ScoreText(
+        t._("Comments"),
+        [t._("Comments are shown only to the department's leaders.")],
+    )
+
+
+def comments_elsewhere(t: Translator) -> ScoreText:
+    """A leader asking where others read along."""
+    return ScoreText(
+        t._("Comments"),
+        [
+            t._(
+                "Comments are shown only where nobody else reads them: ask me in a private "
+                "chat, or in the department's own channel."
+            )
+        ],
+    )
+
+
+def comments_need_department(t: Translator, command: str = SLASH_COMMAND) -> ScoreText:
+    return ScoreText(
+        t._("Comments"),
+        [t._("Say which department: {command} <department> comments.", command=command)],
+    )
+
+
+def comments(department: Department, win: Window, found: Comments, t: Translator) -> ScoreText:
+    title = t._(
+        "{department} — comments, {period}",
+        department=department.display_name(t.locale),
+        period=period_name(win, t),
+    )
+    note = t._(
+        "Shown without names, to the department's leaders only. Comments are shown from "
+        "{comment_minimum} responses.",
+        comment_minimum=t.number(found.minimum),
+    )
+    if not found.shown:
+        return ScoreText(
+            title,
+            [
+                t._(
+                    "Not enough responses to show comments yet: {n} so far, {more} more needed.",
+                    n=t.number(found.responses),
+                    more=t.number(found.needed),
+                )
+            ],
+            note,
+        )
+    if not found.texts:
+        return ScoreText(title, [t._("No comments in this period.")], note)
+    count = (
+        t.ngettext("{n} comment, newest first:", "{n} comments, newest first:", found.total)
+        if len(found.texts) == found.total
+        else t.ngettext(
+            "The newest {shown} of {n} comment:",
+            "The newest {shown} of {n} comments:",
+            found.total,
+            shown=t.number(len(found.texts)),
+        )
+    )
+    quotes = [t._("“{comment}”", comment=text) for text in found.texts]
+    return ScoreText(title, [count, *quotes], note)

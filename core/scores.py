@@ -1,8 +1,11 @@
 """Per-department numbers for a period: counted in SQL, judged by core.stats, gated by the
 reporting minimum (GUIDE §4)."""
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
+from zoneinfo import ZoneInfo
 
 from sqlmodel import case, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -10,7 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.departments import Company, Department
 from core.periods import Period, Window, window
 from core.stats import Change, Mean, Proportion, mean_interval, two_proportion_test, wilson
+from storage.aggregates import COLUMNS, EASY_FROM, SATISFIED_FROM
 from storage.models import Prompt, Response
+from storage.sums import Span, period_sums
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,10 @@ class Tally:
     easy: int = 0
     delivered: int = 0
     answered: int = 0
+
+
+# A Tally is read straight from the stored sums' columns.
+assert tuple(f.name for f in fields(Tally)) == COLUMNS
 
 
 @dataclass(frozen=True)
@@ -77,17 +86,41 @@ class DepartmentScore:
 async def tallies(
     session: AsyncSession, period: Period, departments: list[str]
 ) -> dict[str, Tally]:
-    """Sums per department for one period: responses by first answer, prompts by delivery."""
+    """Sums per department for one period: responses by first answer, prompts by delivery.
+    Equal to `raw_tallies` for any period (see `tallies_for`)."""
+    (result,) = await tallies_for(session, [(period, departments)])
+    return result
+
+
+async def tallies_for(
+    session: AsyncSession,
+    requests: Sequence[tuple[Period, Sequence[str]]],
+    now: datetime | None = None,
+) -> list[dict[str, Tally]]:
+    """`tallies` for several periods (each with its departments) in one round trip: whole UTC
+    days from the maintained daily sums, the partial days at the edges with the raw rows
+    (storage.sums). `now`, when given, lets a period ending now be read more cheaply; the
+    numbers are the same either way."""
+    spans = [(Span(p.start, p.end, now), keys) for p, keys in requests]
+    sums = await period_sums(session, spans)
+    return [{key: Tally(*counts.values()) for key, counts in each.items()} for each in sums]
+
+
+async def raw_tallies(
+    session: AsyncSession, period: Period, departments: list[str]
+) -> dict[str, Tally]:
+    """The same sums as `tallies`, counted from the raw rows: a plain SQL aggregate, used for
+    the partial edge days, and as the reference that checks and benchmarks compare with."""
     effort = col(Response.effort)
     answers = await session.exec(
         select(
             Response.department,
             func.count(),
-            func.sum(case((col(Response.satisfaction) >= 4, 1), else_=0)),
+            func.sum(case((col(Response.satisfaction) >= SATISFIED_FROM, 1), else_=0)),
             func.count(effort),
             func.coalesce(func.sum(effort), 0),
             func.coalesce(func.sum(effort * effort), 0),
-            func.sum(case((effort >= 5, 1), else_=0)),
+            func.sum(case((effort >= EASY_FROM, 1), else_=0)),
         )
         .where(
             col(Response.department).in_(departments),
@@ -120,6 +153,12 @@ async def tallies(
     return {d: Tally(**values) for d, values in rows.items()}
 
 
+@cache
+def _zone(name: str) -> ZoneInfo:
+    # Held here: ZoneInfo keeps only the last 8 zones it made, and reads a file for the others.
+    return ZoneInfo(name)
+
+
 async def department_scores(
     session: AsyncSession,
     company: Company,
@@ -131,11 +170,16 @@ async def department_scores(
     results: list[DepartmentScore] = []
     by_window: dict[Window, list[Department]] = {}
     for department in departments:
-        by_window.setdefault(window(spec, now, department.zone), []).append(department)
+        by_window.setdefault(window(spec, now, _zone(department.timezone)), []).append(department)
+    # Every window's two periods in one round trip (quarters differ by time zone).
+    requests = [
+        (period, [d.key for d in members])
+        for win, members in by_window.items()
+        for period in (win.current, win.previous)
+    ]
+    counted = iter(await tallies_for(session, requests, now))
     for win, members in by_window.items():
-        keys = [d.key for d in members]
-        current = await tallies(session, win.current, keys)
-        previous = await tallies(session, win.previous, keys)
+        current, previous = next(counted), next(counted)
         results.extend(
             DepartmentScore(d, win, current[d.key], previous[d.key], company.policy.reporting_min_n)
             for d in members

@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,31 @@ class MicrosoftAppType(StrEnum):
     USER_ASSIGNED_MSI = "UserAssignedMSI"
 
 
-class Settings(BaseSettings):
+class LogFormat(StrEnum):
+    AUTO = "auto"  # JSON lines unless standard error is a terminal
+    JSON = "json"
+    TEXT = "text"
+
+
+class LogSettings(BaseSettings):
+    """The settings logging needs, readable before (and without) validating the others, so
+    that every command logs the configured way, even one that fails on another setting."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    icx_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        default=None, description="default: INFO for icx serve, WARNING for other commands"
+    )
+    icx_log_format: LogFormat = Field(default=LogFormat.AUTO)
+
+    @field_validator("icx_log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        # An empty ICX_LOG_LEVEL= means the command's default, like leaving it out.
+        return (value.strip().upper() or None) if isinstance(value, str) else value
+
+
+class Settings(LogSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(
@@ -50,9 +75,29 @@ class Settings(BaseSettings):
     icx_secret_key: SecretStr | None = Field(
         default=None, description="server secret for keyed hashes of respondents"
     )
+    # Helpdesk webhooks (POST /api/v1/webhooks/{tool}); a tool without its secret gets 404.
+    icx_jira_webhook_secret: SecretStr | None = Field(
+        default=None, description="the Secret of the Jira admin webhook (X-Hub-Signature)"
+    )
+    icx_servicenow_webhook_secret: SecretStr | None = Field(
+        default=None, description="the key the ServiceNow business rule signs with (X-Icx-*)"
+    )
+    icx_zendesk_webhook_secret: SecretStr | None = Field(
+        default=None, description="the Zendesk webhook's signing secret"
+    )
     icx_config: Path = Field(default=Path("departments.yml"))
     host: str = Field(default="0.0.0.0")
     port: int = Field(default=3000, ge=1, le=65535)
+    icx_shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="seconds icx serve takes at most to stop on SIGTERM: requests and sends "
+        "in flight finish, then it exits (keep it below the orchestrator's grace period)",
+    )
+    icx_metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token GET /metrics requires; unset: /metrics is open"
+    )
 
     @field_validator("slack_api_url")
     @classmethod
@@ -73,6 +118,19 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError(
                 "must be an app-level token starting with xapp- (Basic Information page)"
+            )
+        return value
+
+    @field_validator(
+        "icx_jira_webhook_secret", "icx_servicenow_webhook_secret", "icx_zendesk_webhook_secret"
+    )
+    @classmethod
+    def _webhook_secret_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        # Whoever knows the secret can make icx ask anyone for feedback: no short ones.
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError(
+                "must be at least 16 characters; let the helpdesk generate it, or run "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
 

@@ -16,6 +16,16 @@ _ASYNC_DRIVERS = {
 }
 
 
+# PostgreSQL that does not answer must cost a request seconds, not minutes: Slack gives up on
+# an answer after 3 s, so a connect or a free pooled connection is waited for less than that
+# (the request then gets a 503 and Slack shows an error, instead of a timeout). Both take
+# milliseconds normally. A statement on a server gone silent mid-query (no TCP reset) gives
+# its connection back after COMMAND_TIMEOUT, far above the longest statement icx runs.
+CONNECT_TIMEOUT = 2.5
+POOL_TIMEOUT = 2.5
+COMMAND_TIMEOUT = 120.0
+
+
 class UnsupportedDatabase(ValueError):
     pass
 
@@ -48,9 +58,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(target, **kwargs)
         sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # A pooled connection is checked before use, so one broken by a database restart or a
+    # failover is replaced instead of failing the request that drew it.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_timeout", POOL_TIMEOUT)
+    connect_args = {"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT}
+    kwargs["connect_args"] = {**connect_args, **kwargs.get("connect_args", {})}
     return create_async_engine(target, **kwargs)
 
 

@@ -1,6 +1,7 @@
 """Schema migrations: upgrade to head, and tell whether a database is up to date."""
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -19,8 +20,15 @@ def _config() -> Config:
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    # Reading the migration files takes tens of milliseconds of blocking work; they do not
+    # change while icx runs, and /readyz asks for the schema state every few seconds.
+    return ScriptDirectory.from_config(_config())
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None, "no migrations found"
     return head
 
@@ -56,8 +64,7 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
 
     async with engine.connect() as connection:
         revision = await connection.run_sync(current)
-    scripts = ScriptDirectory.from_config(_config())
-    known = revision is None or revision in {s.revision for s in scripts.walk_revisions()}
+    known = revision is None or revision in {s.revision for s in _scripts().walk_revisions()}
     return SchemaState(current=revision, head=head_revision(), known=known)
 
 

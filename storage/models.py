@@ -1,6 +1,6 @@
 """The tables. Identities of respondents are stored only as keyed hashes (see core.identity)."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -38,7 +38,8 @@ class Prompt(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_prompt_outbox", "status", "next_attempt_at"),
         sa.Index("ix_prompt_recipient_created", "recipient_key", "created_at"),
-        sa.Index("ix_prompt_department_sent", "department", "sent_at"),
+        # Covers the delivered/answered count of a period's partial edge days (core.scores).
+        sa.Index("ix_prompt_tally", "department", "sent_at", "answered_at"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -71,7 +72,8 @@ class Response(SQLModel, table=True):
 
     __tablename__ = "response"
     __table_args__ = (
-        sa.Index("ix_response_department_answered", "department", "answered_at"),
+        # Covers the counts of a period's partial edge days (core.scores) without the table.
+        sa.Index("ix_response_tally", "department", "answered_at", "satisfaction", "effort"),
         sa.CheckConstraint("satisfaction BETWEEN 1 AND 5", name="ck_response_satisfaction"),
         sa.CheckConstraint("effort IS NULL OR effort BETWEEN 1 AND 7", name="ck_response_effort"),
     )
@@ -92,6 +94,44 @@ class Response(SQLModel, table=True):
     contact_address: str | None = Field(default=None, max_length=80)
     answered_at: datetime = Field(sa_column=_utc())
     updated_at: datetime = Field(sa_column=_utc())
+
+
+class ScoreDay(SQLModel, table=True):
+    """What one department's answers and prompts add up to on one UTC day: responses by the
+    day of the first answer, delivered and answered prompts by the day of delivery. Kept
+    equal to the raw rows in the same transaction as every change to them (storage.aggregates),
+    and kept when retention deletes the raw rows (GUIDE §6)."""
+
+    __tablename__ = "score_day"
+
+    department: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    responses: int = Field(default=0)
+    satisfied: int = Field(default=0)  # satisfaction 4–5
+    effort_n: int = Field(default=0)
+    effort_sum: int = Field(default=0)
+    effort_squares: int = Field(default=0)
+    easy: int = Field(default=0)  # effort 5–7
+    delivered: int = Field(default=0)
+    answered: int = Field(default=0)  # of the prompts delivered that day
+
+
+class ScoreMonth(SQLModel, table=True):
+    """score_day summed per calendar month (UTC), kept in the same transactions: a period of
+    two years reads two dozen of these per department instead of 730 days."""
+
+    __tablename__ = "score_month"
+
+    department: str = Field(primary_key=True, max_length=64)
+    month: date = Field(primary_key=True)  # its first day
+    responses: int = Field(default=0)
+    satisfied: int = Field(default=0)
+    effort_n: int = Field(default=0)
+    effort_sum: int = Field(default=0)
+    effort_squares: int = Field(default=0)
+    easy: int = Field(default=0)
+    delivered: int = Field(default=0)
+    answered: int = Field(default=0)
 
 
 class OptOut(SQLModel, table=True):

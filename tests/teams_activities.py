@@ -344,3 +344,107 @@ def card_action(
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- asking for feedback where the service happened ---------------------------------------------
+
+
+def author_person(aad_object_id: str, name: str, identity_type: str = "aadUser") -> dict[str, Any]:
+    """`messagePayload.from` of a message a person wrote."""
+    user = {"userIdentityType": identity_type, "id": aad_object_id, "displayName": name}
+    return {"device": None, "conversation": None, "user": user, "application": None}
+
+
+def author_app(name: str, app_id: str = "b8c1c68c-e290-4bdd-81c3-266f310751dc") -> dict[str, Any]:
+    """`messagePayload.from` of a message a bot, workflow or webhook posted."""
+    application = {"applicationIdentityType": "bot", "id": app_id, "displayName": name}
+    return {"device": None, "conversation": None, "user": None, "application": application}
+
+
+def ask_action(
+    service_url: str,
+    step: str,
+    *,
+    author: dict[str, Any],
+    aad_object_id: str,
+    user_id: str,
+    data: dict[str, Any] | None = None,
+    message_id: str | None = None,
+    channel_id: str = CHANNEL_ID,
+    team_id: str = TEAM_ID,
+    locale: str = "en-US",
+    tenant_id: str = TENANT_ID,
+) -> dict[str, Any]:
+    """ "Ask for feedback" on a top-level channel post by `author`: step "fetch" is the
+    composeExtension/fetchTask invoke that opens the dialog, "submit" the submitAction that
+    carries the dialog's inputs (`data`). Teams waits for the answer in the HTTP response."""
+    name = {
+        "fetch": "compose_extension_fetch_task.json",
+        "submit": "compose_extension_submit_action.json",
+    }
+    activity = fixture(name[step])
+    _set_user(activity, user_id, aad_object_id)
+    message_id = message_id or new_message_id()
+    activity["conversation"]["id"] = f"{channel_id};messageid={message_id}"
+    channel = activity["channelData"]
+    channel["channel"]["id"] = channel_id
+    channel["team"]["id"] = team_id
+    _set_tenant(activity, tenant_id)
+    _set_locale(activity, locale)
+    payload = activity["value"]["messagePayload"]
+    payload.update(
+        id=message_id,
+        linkToMessage=f"https://teams.microsoft.com/l/message/{channel_id}/{message_id}",
+        **{"from": copy.deepcopy(author)},
+    )
+    if step == "submit" and data is not None:
+        activity["value"]["data"] = {**copy.deepcopy(data), "icx": "ask"}
+    return _stamp(activity, service_url, new_event_id())
+
+
+def ask_in_channel(
+    service_url: str,
+    rest: str,
+    *,
+    person: tuple[str, str] | None,
+    aad_object_id: str,
+    user_id: str,
+    channel_id: str = CHANNEL_ID,
+    team_id: str = TEAM_ID,
+    locale: str = "en-US",
+    tenant_id: str = TENANT_ID,
+) -> dict[str, Any]:
+    """`@icx icx-ask @person rest` posted in a channel; `person` is the mentioned (Teams id,
+    name), or None for no mention."""
+    activity = fixture("message_icx_ask.json")
+    bot, mentioned, info = activity["entities"]
+    words = ["<at>icx</at>", "icx-ask"]
+    html_words = [
+        '<span itemscope="" itemtype="http://schema.skype.com/Mention" itemid="0">icx</span>&nbsp;'
+        "icx-ask"
+    ]
+    if person is not None:
+        mentioned["mentioned"] = {"id": person[0], "name": person[1]}
+        mentioned["text"] = f"<at>{person[1]}</at>"
+        words.append(mentioned["text"])
+        html_words.append(
+            '<span itemscope="" itemtype="http://schema.skype.com/Mention" itemid="1">'
+            f"{_html(person[1])}</span>"
+        )
+        activity["entities"] = [bot, mentioned, info]
+    else:
+        activity["entities"] = [bot, info]
+    activity["text"] = " ".join([*words, rest]).strip()
+    activity["attachments"][0]["content"] = (
+        f"<div><div>{' '.join([*html_words, _html(rest)]).strip()}</div>\n</div>"
+    )
+    _set_user(activity, user_id, aad_object_id)
+    message_id = new_message_id()
+    activity["conversation"]["id"] = f"{channel_id};messageid={message_id}"
+    data = activity["channelData"]
+    data.update(teamsChannelId=channel_id, teamsTeamId=team_id)
+    data["channel"]["id"] = channel_id
+    data["team"]["id"] = team_id
+    _set_tenant(activity, tenant_id)
+    _set_locale(activity, locale)
+    return _stamp(activity, service_url, message_id)

@@ -17,17 +17,32 @@ from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy.exc as sa_exc
 from babel.messages.mofile import write_mo
+from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bots.slack import blocks
+from bots.slack import ask_modal, asking, blocks
 from bots.slack.publisher import post_blocks
+from bots.teams import ask as teams_ask
 from bots.teams import bot as teams_bot
-from bots.teams import cards
+from bots.teams import cards, task_cards
 from bots.teams.messenger import TeamsMessenger
+from bots.teams.package import ASK_COMMAND
 from bots.teams.publisher import TeamsPublisher, post_card
-from core import catalogs, chart, digest_text, prompt_text, score_command, score_text
+from core import (
+    ask_help_text,
+    ask_text,
+    catalogs,
+    chart,
+    digest_text,
+    prompt_text,
+    score_command,
+    score_text,
+)
 from core.alerts import DropAlert, LowAnswer
 from core.answers import PromptState, TapResult
+from core.ask_command import Unclear, choose
+from core.comments import Comments
 from core.config import parse_company
 from core.context import Icx
 from core.departments import Company, Department
@@ -40,8 +55,11 @@ from core.digest import (
     Touchpoint,
     TrendPoint,
 )
+from core.domain import SkipReason
 from core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Translator, negotiate, translator
+from core.intake import IntakeOutcome
 from core.periods import Window, window
+from core.ports import DirectoryUnavailable
 from core.posts import Image, Post
 from core.scores import DepartmentScore, Tally
 from core.stats import mean_interval, two_proportion_test, wilson
@@ -82,6 +100,7 @@ COMPANY: dict[str, Any] = {
 TYPED_DEPARTMENT = "Marketingg"
 TYPED_NEAR = "Legl"  # close enough to Legal to be offered it
 TYPED_PERIOD = "fortnight"
+TYPED_SERVICE = "Payrol"  # a service no department offers, after the ask command's @person
 
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -234,6 +253,13 @@ WEEK = IsoWeek(2026, 46)
 MINIMUM = 5
 COMMENT_MINIMUM = 10
 CHART_FILE = "F0CHART001"
+# Asking for feedback: the Slack user asked (shown as a mention) about a message in a channel,
+# by a provider whose first department is Finance (its key is the examples' department).
+ASK_REQUESTER = "U0REQ00001"
+ASK_TARGET = ask_modal.AskTarget(
+    ASK_REQUESTER, "C0CHANNEL1", "1763630000.000100", "https://hooks.slack.example/actions/1"
+)
+ASK_EXAMPLE_KEY = "finance"
 
 
 def _company() -> Company:
@@ -250,7 +276,11 @@ LOOKED_UP_EMAIL = "mia@acme.example"  # what the digester finds for a consenting
 def proper_names(company: Company) -> list[str]:
     """Names that legitimately stay as written in any language: the product and its command,
     configured names and time zones, and what people typed or are called."""
-    names = ["/icx-score", "icx-score", "icx", TYPED_DEPARTMENT, TYPED_NEAR, TYPED_PERIOD]
+    names = ["/icx-score", "icx-score", "/icx-ask", "icx-ask", "icx"]
+    names += [TYPED_DEPARTMENT, TYPED_NEAR, TYPED_PERIOD, TYPED_SERVICE]
+    # A department's key in the ask command's examples, and the departments file's key for
+    # its members: typed as written in every language.
+    names += [ASK_EXAMPLE_KEY, "members:"]
     names += [*COMMENTS, EMAIL, PERSON, LOOKED_UP_EMAIL, "Slack", "Microsoft Teams"]
     for department in company.departments:
         names += [department.name, *department.aliases, department.timezone]
@@ -530,6 +560,18 @@ def score_answers(
     for found in (suggestions, []):
         line = score_text.unknown_department(TYPED_DEPARTMENT, found, t, command)
         answers.append(("unknown_department", score_text.ScoreText(TYPED_DEPARTMENT, [line])))
+    # A department's comments, for its leaders (the rules: tests/test_leader_comments.py).
+    finance, win = _department(company, "finance"), _scores(company, "30d")[0].window
+    for label, comments in (
+        ("below the minimum", Comments(4, 10)),
+        ("none", Comments(12, 10)),
+        ("all", Comments(12, 10, ("👍", "⏱ 48"), 2)),  # neither language: people type either
+        ("the newest", Comments(12, 10, ("👍",), 7)),
+    ):
+        answers.append((f"comments({label})", score_text.comments(finance, win, comments, t)))
+    answers.append(("comments_refused", score_text.comments_refused(t)))
+    answers.append(("comments_elsewhere", score_text.comments_elsewhere(t)))
+    answers.append(("comments_need_department", score_text.comments_need_department(t, command)))
     return answers
 
 
@@ -547,6 +589,149 @@ def teams_score_cards(company: Company, t: Translator) -> Iterator[tuple[str, ca
         yield f"score_card {where}", cards.score_card(answer)
     bot = teams_bot.TeamsBot(_icx(company), cast(TeamsConversations, None))
     yield "teams_help", cards.score_card(_run(bot._help(t)))
+
+
+# --- asking for feedback in a department's name ----------------------------------------------
+
+
+def _providers(company: Company) -> tuple[tuple[str, list[Department]], ...]:
+    """A provider's departments, as a form offers them: one department with services, several
+    (one of them without), and one that lists none."""
+    finance, it, legal = (_department(company, key) for key in ("finance", "it", "legal"))
+    assert finance.key == ASK_EXAMPLE_KEY
+    return (("one", [finance]), ("several", [finance, it, legal]), ("no services", [legal]))
+
+
+def _members(company: Company) -> list[Department]:
+    """The departments of the provider in what follows (their first is the examples')."""
+    return [_department(company, "finance"), _department(company, "it")]
+
+
+def ask_refusals(company: Company, t: Translator) -> Iterator[tuple[str, str]]:
+    """Why nobody is asked, on both platforms: not a member (of any department, or of the one
+    submitted), and the provider being the one they would ask."""
+    names = [d.display_name(t.locale) for d in _members(company)]
+    yield "not_a_member(of none)", ask_text.not_a_member([], t)
+    yield "not_a_member(of others)", ask_text.not_a_member(names, t)
+    yield "cannot_ask_yourself", ask_text.cannot_ask_yourself(t)
+
+
+def ask_command_answers(
+    company: Company, t: Translator, command: str, mentioned: str
+) -> Iterator[tuple[str, str]]:
+    """The ask command's usage, and what it says of what it cannot read after the @person:
+    `command` as the platform has it typed, `mentioned` as the person appears in the text."""
+    mine = _members(company)
+    finance, legal = _department(company, "finance"), _department(company, "legal")
+    yield "usage", ask_text.usage(command, mine[0].key, t)
+    example = f"{command} {mentioned} {mine[0].key}"
+    for label, departments, typed in (
+        ("which department", mine, ""),
+        ("not their department", mine, "legal"),
+        ("unknown service", mine, f"finance {TYPED_SERVICE}"),
+        ("unknown service, one department", [finance], TYPED_SERVICE),
+        ("no services", [legal], TYPED_SERVICE),
+    ):
+        unclear = choose(company, departments, typed, example, t)
+        assert isinstance(unclear, Unclear), (label, unclear)
+        yield f"choose({label})", unclear.message
+
+
+def _outcomes() -> Iterator[tuple[str, IntakeOutcome]]:
+    """Every outcome of asking: asked, already asked before, and each reason nobody is."""
+    yield "created", IntakeOutcome(7, True, "01PROMPT", "scheduled", None)
+    yield "already requested", IntakeOutcome(7, False, "01PROMPT", "scheduled", None)
+    for reason in SkipReason:
+        yield reason.value, IntakeOutcome(7, True, "01PROMPT", "skipped", reason)
+
+
+def ask_outcomes(company: Company, t: Translator, person: str) -> Iterator[tuple[str, str]]:
+    """Every outcome, for every department, with `person` as the platform shows them."""
+    for kind, outcome in _outcomes():
+        for department in company.departments:
+            yield f"outcome({kind})", ask_text.outcome_text(outcome, person, department, t)
+
+
+def slack_ask_replies(company: Company, t: Translator) -> list[tuple[str, str]]:
+    """Everything /icx-ask and the shortcut tell a provider, as (where, the text of the
+    ephemeral message), sent the listeners' own way."""
+    person = f"<@{ASK_REQUESTER}>"
+    replies = [
+        *ask_refusals(company, t),
+        ("not_a_person", ask_text.not_a_person(t)),
+        *ask_command_answers(company, t, asking.COMMAND, person),
+        *ask_outcomes(company, t, person),
+    ]
+    for label, error in (
+        ("Slack unavailable", DirectoryUnavailable()),
+        ("database unavailable", sa_exc.TimeoutError()),
+    ):
+        explanation = asking._unavailable(error, t)
+        assert explanation is not None, label
+        replies.append((f"unavailable({label})", explanation))
+    sent: list[str] = []
+
+    async def respond(text: str, response_type: str, **_: Any) -> None:
+        assert response_type == "ephemeral"
+        sent.append(text)
+
+    async def tell_all() -> list[tuple[str, str]]:
+        told: list[tuple[str, str]] = []
+        for where, text in replies:
+            await asking._tell(cast(AsyncRespond, respond), text)
+            told.append((where, sent.pop()))
+        return told
+
+    return _run(tell_all())
+
+
+def slack_ask_screens(company: Company, t: Translator) -> Iterator[tuple[str, str]]:
+    """The "Ask for feedback" shortcut's form and every ephemeral answer to asking, in Slack."""
+    for label, departments in _providers(company):
+        for text in block_texts(ask_modal.ask_view(departments, ASK_TARGET, t)):
+            yield f"ask_view({label})", text
+    for where, text in slack_ask_replies(company, t):
+        yield f"ask_reply {where}", text
+
+
+def teams_ask_cards(company: Company, t: Translator) -> Iterator[tuple[str, cards.Card]]:
+    """The message action's form, and the icx-ask command's answers as cards in the chat (a
+    mentioned person is shown by name, and typed as @name)."""
+    for label, departments in _providers(company):
+        yield f"ask_form({label})", task_cards.ask_form(departments, PERSON, t)
+    title = ask_help_text.action_title(t)
+    answers = [
+        *ask_refusals(company, t),
+        ("person_not_found", ask_help_text.person_not_found(PERSON, t)),
+        *ask_command_answers(company, t, ASK_COMMAND, f"@{PERSON}"),
+        *ask_outcomes(company, t, PERSON),
+    ]
+    for where, text in answers:
+        # The usage points to the message action too.
+        lines = [text, ask_help_text.action_hint(title, t)] if where == "usage" else [text]
+        yield f"ask_notice {where}", task_cards.notice_card(title, lines)
+
+
+def teams_ask_dialogs(company: Company, t: Translator) -> Iterator[tuple[str, str]]:
+    """The message action's dialogs: the form's title, and the small dialog of an outcome or a
+    refusal (the invoke's message answer, which is no card)."""
+    mine = _members(company)
+    form = task_cards.ask_form(mine, PERSON, t)
+    task = task_cards.continue_with(ask_help_text.action_title(t), form)["task"]["value"]
+    yield "ask_dialog title", task["title"]
+    assert task["card"]["content"] is form  # its texts: teams_ask_cards
+    # A service of another of their departments, submitted with the first.
+    it = _department(company, "it")
+    elsewhere = teams_ask._service_title(task_cards.service_value(it, "laptop"), mine, t)
+    answers = [
+        *ask_refusals(company, t),
+        ("not_a_person", ask_text.not_a_person(t)),
+        ("not_a_colleague", ask_help_text.not_a_colleague(PERSON, t)),
+        ("service_elsewhere", ask_help_text.service_elsewhere(elsewhere, mine[0], t)),
+        *ask_outcomes(company, t, PERSON),
+    ]
+    for where, text in answers:
+        yield f"ask_dialog {where}", task_cards.message(text)["task"]["value"]
 
 
 # --- digests and alerts ----------------------------------------------------------------------
@@ -746,6 +931,7 @@ def teams_cards(company: Company, t: Translator, image: Image) -> Iterator[tuple
     yield "post_card(too large)", post_card(big)
     yield from teams_prompt_cards(company, t)
     yield from teams_score_cards(company, t)
+    yield from teams_ask_cards(company, t)
     yield from teams_post_cards(company, t, image)
 
 
@@ -754,6 +940,7 @@ def teams_screens(company: Company, t: Translator, image: Image) -> Iterator[tup
     for where, card in teams_cards(company, t, image):
         for text in card_texts(card):
             yield where, text
+    yield from teams_ask_dialogs(company, t)
 
 
 def screens(locale: str, t: Translator | None = None) -> list[tuple[str, str]]:
@@ -766,6 +953,7 @@ def screens(locale: str, t: Translator | None = None) -> list[tuple[str, str]]:
     return [
         *prompt_screens(company, t),
         *score_screens(company, t),
+        *slack_ask_screens(company, t),
         *post_screens(company, t, image),
         *chart_alt_texts(company, t, image),
         *teams_screens(company, t, image),
@@ -820,6 +1008,8 @@ def test_every_screen_is_rendered() -> None:
             "help_text",
             "unknown_department",
             "unknown_period",
+            "ask_view",
+            "ask_reply",
             "post_blocks",
             # Teams
             "satisfaction_card",
@@ -828,6 +1018,9 @@ def test_every_screen_is_rendered() -> None:
             "card_for",
             "score_card",
             "teams_help",
+            "ask_form",
+            "ask_notice",
+            "ask_dialog",
             "post_card",
             # Digests and alerts, on both
             "department_post",
@@ -915,11 +1108,20 @@ def test_every_catalog_message_is_shown_on_a_screen() -> None:
         "What mattered most? (optional)",  # a Teams ChoiceSet label
         "Shown to the department without your name.",  # a Teams Input placeholder
         "This affected an external customer",  # a Teams Input.Toggle title
-        "I answer one command, {command}:",  # the Teams bot's help
+        # The Teams bot's help.
+        "I answer two commands: {ask} @person [service], with which department members ask "
+        "a colleague how their department helped them, and {command}:",
         "Low rating for {department}: {service}",  # an alert's title
         "Recent comments",  # a digest's section heading
         "{title}, {first} to {last}: no week had enough responses to show numbers.",  # alt text
         "Speed",  # a built-in reason, as a Teams choice and in digests
+        "Ask",  # the Slack ask form's submit button (and the Teams form's)
+        "Department",  # a Teams ask form's ChoiceSet label
+        # An outcome of asking, for three reasons alike, in Slack and Teams.
+        "{person} will not be asked this time: nobody is asked about {department} more than "
+        "once in a while, or more than a few times a week.",
+        # The icx-ask command's usage in Teams, pointing to the message action.
+        "Or choose “{action}” in the “More actions” menu (…) of their message.",
     ],
 )
 def test_a_missing_chinese_translation_shows_up_as_english(message: str) -> None:

@@ -144,7 +144,9 @@ async def test_icx_score_in_teams_personal_chat_and_channel(running_teams: Icx) 
     lines = await _teams_score(running, "icx-score help")
     assert lines[0] == "How to use icx-score" and "/icx-score" not in " ".join(lines)
     lines = await _teams_score(running, "hello there")
-    assert lines[:2] == ["How to use icx-score", "I answer one command, icx-score:"]
+    assert lines[0] == "How to use icx-score"
+    assert lines[1].startswith("I answer two commands: icx-ask @person [service], ")
+    assert lines[1].endswith(", and icx-score:")
     lines = await _teams_score(running, "icx-score [click](https://evil.example)")
     assert "There is no department called" in lines[1]
 

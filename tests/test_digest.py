@@ -27,6 +27,7 @@ from core.scheduler import ScheduleClock
 from core.scores import Tally
 from core.stats import mean_interval, wilson
 from core.weeks import IsoWeek, WeekError
+from storage.aggregates import count_contributions
 from storage.db import Database
 from storage.models import Interaction, Prompt, Response
 
@@ -117,6 +118,8 @@ async def insert(
                     updated_at=row.at,
                 )
             )
+        # Written directly: counted into the daily sums as the tap and delivery paths would.
+        await count_contributions(session, [prompt.id for prompt, _ in prompts])
 
 
 # --- the fixed data set -----------------------------------------------------------------------

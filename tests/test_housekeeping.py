@@ -3,6 +3,8 @@ needed, and a person can still change an answer after the erasure."""
 
 import asyncio
 import json
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -14,8 +16,10 @@ from core.config import parse_company
 from core.departments import Company
 from core.housekeeping import HousekeepingReport, tidy
 from core.intake import InteractionIn, record_interaction
+from core.scores import department_scores
+from storage import aggregates
 from storage.db import Database
-from storage.models import Prompt, Response
+from storage.models import Interaction, Prompt, Response
 from tests import slack_requests as sr
 from tests.conftest import COMPANY, REQUESTER, FakeClock, Icx, runtime_on
 
@@ -259,3 +263,178 @@ async def _response(running: Icx, prompt_id: str) -> Response:
     response = await response_of(running.db, prompt_id)
     assert response is not None
     return response
+
+
+# --- retention (GUIDE §6): raw answers go, the numbers stay ------------------------------------
+
+RETENTION_DAYS = 731  # the smallest allowed: every period icx shows stays complete
+
+
+def _retaining_company(**policy: object) -> Company:
+    return parse_company(
+        {**COMPANY, "policy": {**COMPANY["policy"], "retention_days": RETENTION_DAYS, **policy}}
+    )
+
+
+async def _history(
+    db: Database,
+    created: datetime,
+    *,
+    answered: datetime | None = None,
+    comment: str | None = None,
+    status: str | None = None,
+) -> tuple[int, str]:
+    """One interaction and its prompt created at `created`, answered at `answered` if given,
+    written directly and counted into the daily sums as the tap path would have. Returns the
+    interaction id and the prompt id."""
+    async with db.transaction() as s:
+        interaction = Interaction(
+            department="finance",
+            source="jira",
+            reference=uuid.uuid4().hex,
+            requester_key=uuid.uuid4().hex,
+            provider_ref="slack:U0PROV0001",
+            occurred_at=created,
+            created_at=created,
+        )
+        s.add(interaction)
+        await s.flush()
+        assert interaction.id is not None
+        prompt = Prompt(
+            id=uuid.uuid4().hex,
+            interaction_id=interaction.id,
+            department="finance",
+            platform="slack",
+            recipient_key=interaction.requester_key,
+            status=status or ("answered" if answered else "expired"),
+            created_at=created,
+            sent_at=None if status == "skipped" else created,
+            answered_at=answered,
+            expires_at=created + timedelta(days=7),
+            erased_at=created + timedelta(days=7),
+        )
+        s.add(prompt)
+        if answered is not None:
+            s.add(
+                Response(
+                    prompt_id=prompt.id,
+                    department="finance",
+                    respondent_key=prompt.recipient_key or "",
+                    satisfaction=5 if comment is None else 2,
+                    effort=6,
+                    comment=comment,
+                    answered_at=answered,
+                    updated_at=answered,
+                )
+            )
+        await aggregates.count_contributions(s, [prompt.id])
+    return interaction.id, prompt.id
+
+
+async def _ids(db: Database) -> dict[str, set[Any]]:
+    async with db.session() as s:
+        return {
+            "interaction": set((await s.exec(select(Interaction.id))).all()),
+            "prompt": set((await s.exec(select(Prompt.id))).all()),
+            "response": set((await s.exec(select(Response.prompt_id))).all()),
+        }
+
+
+async def test_raw_answers_past_retention_go_with_their_prompts_and_interactions(
+    db: Database, slack: SlackStandIn, clock: FakeClock
+) -> None:
+    company = _retaining_company()
+    now = clock.now
+    cutoff = now - timedelta(days=RETENTION_DAYS)
+    old_answer = await _history(
+        db, cutoff - timedelta(days=30), answered=cutoff - timedelta(days=29), comment="Old."
+    )
+    just_too_old = await _history(
+        db, cutoff - timedelta(days=1), answered=cutoff - timedelta(seconds=5)
+    )
+    old_unanswered = await _history(db, cutoff - timedelta(days=20))
+    old_skipped = await _history(db, cutoff - timedelta(days=10), status="skipped")
+    # Created before the cutoff, answered after it: the answer, and so its prompt and
+    # interaction, are still within the limit.
+    straddling = await _history(db, cutoff - timedelta(days=2), answered=cutoff + timedelta(days=1))
+    recent = await _history(db, now - timedelta(days=3), answered=now - timedelta(days=2))
+    recent_unanswered = await _history(db, now - timedelta(days=40))
+
+    async with runtime_on(db, slack, company, clock) as runtime:
+        report = await tidy(runtime.icx)
+
+    assert report.deleted == 2
+    kept = [straddling, recent, recent_unanswered]
+    gone = [old_answer, just_too_old, old_unanswered, old_skipped]
+    assert await _ids(db) == {
+        "interaction": {i for i, _ in kept},
+        "prompt": {p for _, p in kept},
+        "response": {straddling[1], recent[1]},
+    }
+    assert not {p for _, p in gone} & (await _ids(db))["prompt"]
+    async with db.session() as s:
+        assert "Old." not in repr((await s.exec(select(Response))).all())
+    # Nothing left to delete: the next run removes nothing more.
+    async with runtime_on(db, slack, company, clock) as runtime:
+        assert (await tidy(runtime.icx)).deleted == 0
+
+
+async def test_scores_keep_their_numbers_when_raw_answers_are_deleted(
+    db: Database, slack: SlackStandIn, clock: FakeClock
+) -> None:
+    """Every period icx shows lies within the retention limit, so deleting what is older
+    changes no score; the daily sums behind them are kept as they were, old days included."""
+    company = _retaining_company()
+    now = clock.now
+    cutoff = now - timedelta(days=RETENTION_DAYS)
+    for days in (1, 5, 10, 20, 100, 400, 700):
+        await _history(db, now - timedelta(days=days), answered=now - timedelta(days=days))
+    for days in (1, 3, 20, 60):
+        await _history(db, cutoff - timedelta(days=days), answered=cutoff - timedelta(days=days))
+    finance = company.department("finance")
+    assert finance is not None
+
+    async def scores() -> list[tuple[str, Any]]:
+        async with db.session() as s:
+            found = []
+            for spec in ("7d", "30d", "90d", "quarter", "731d"):
+                (score,) = await department_scores(s, company, [finance], spec, now)
+                found.append((spec, score.current))
+            return found
+
+    async with db.session() as s:
+        sums_before = await aggregates.stored(s)
+    before = await scores()
+    assert dict(before)["731d"].responses == 7
+
+    async with runtime_on(db, slack, company, clock) as runtime:
+        assert (await tidy(runtime.icx)).deleted == 4
+
+    assert await scores() == before
+    async with db.session() as s:
+        assert await aggregates.stored(s) == sums_before
+
+
+async def test_without_a_grace_period_the_recipient_goes_at_the_next_tidy(
+    db: Database, slack: SlackStandIn, clock: FakeClock
+) -> None:
+    """erase_recipient_after_hours: 0 erases an answered prompt's recipient at once; an
+    unanswered one keeps it until it expires, however long that is."""
+    company = _retaining_company(erase_recipient_after_hours=0)
+    async with runtime_on(db, slack, company, clock) as runtime:
+        answered_id = await scheduled(runtime, "FIN-ANSWERED", REQUESTER)
+        waiting_id = await scheduled(runtime, "FIN-WAITING", "U0OTHER001")
+        assert await runtime.outbox.drain_once() == 2
+        answered = await row(db, answered_id)
+        assert (await Answers(runtime.icx).satisfaction(tap_for(answered, REQUESTER), 4)).recorded
+
+        assert await tidy(runtime.icx) == HousekeepingReport(expired=0, erased=1)
+        assert_erased(await row(db, answered_id))
+        assert_kept(await row(db, waiting_id))
+
+        clock.advance(days=company.policy.expiry_days, seconds=-5)
+        assert await tidy(runtime.icx) == HousekeepingReport(expired=0, erased=0)
+        assert_kept(await row(db, waiting_id))
+        clock.advance(seconds=10)
+        assert await tidy(runtime.icx) == HousekeepingReport(expired=1, erased=1)
+        assert_erased(await row(db, waiting_id))

@@ -40,6 +40,7 @@ from core.dispatch import LEASE, Dispatches, DispatchKey
 from core.i18n import translator
 from core.scheduler import Cadence
 from core.weeks import IsoWeek
+from storage.aggregates import count_contributions
 from storage.db import Database
 from storage.models import Dispatch, Interaction, Prompt, Response
 from tests import teams_activities as ta
@@ -160,6 +161,8 @@ async def insert(db: Database, department: str, answers: list[Answer]) -> list[s
             session.add(response)
             await session.flush()
             ids.append(prompt.id)
+        # Written directly: counted into the daily sums as the tap and delivery paths would.
+        await count_contributions(session, ids)
     return ids
 
 

@@ -14,6 +14,7 @@ from core.departments import Company
 from core.i18n import translator
 from core.identity import Keyer
 from core.scores import department_scores
+from storage.aggregates import count_contributions
 from storage.db import Database
 from storage.models import Interaction, Prompt, Response
 
@@ -29,8 +30,10 @@ async def add_answers(
     days_ago: float,
     unanswered: int = 0,
 ) -> None:
-    """Prompts sent `days_ago`; one response per (satisfaction, effort), plus unanswered ones."""
+    """Prompts sent `days_ago`; one response per (satisfaction, effort), plus unanswered ones,
+    written directly and then counted into the daily sums as the tap path would have."""
     at = NOW - timedelta(days=days_ago)
+    prompt_ids: list[str] = []
     async with db.transaction() as session:
         for index in range(len(answers) + unanswered):
             interaction = Interaction(
@@ -58,6 +61,7 @@ async def add_answers(
                 expires_at=at + timedelta(days=7),
             )
             session.add(prompt)
+            prompt_ids.append(prompt.id)
             if answered:
                 satisfaction, effort = answers[index]
                 session.add(
@@ -71,6 +75,7 @@ async def add_answers(
                         updated_at=at,
                     )
                 )
+        await count_contributions(session, prompt_ids)
 
 
 CURRENT = [(5, 7), (5, 6), (4, 6), (4, 5), (4, 5), (3, 4), (2, 3), (5, None), (4, None), (1, 2)]

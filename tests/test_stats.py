@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from core.stats import mean_interval, t_quantile, two_proportion_test, wilson
+from core.stats import _t_cdf, mean_interval, t_quantile, two_proportion_test, wilson
 
 
 def test_wilson_interval_by_hand() -> None:
@@ -35,6 +35,13 @@ def test_student_t_quantiles_match_the_table() -> None:
     assert t_quantile(0.975, 9) == pytest.approx(2.2622, abs=1e-4)
     assert t_quantile(0.975, 29) == pytest.approx(2.0452, abs=1e-4)
     assert t_quantile(0.975, 100_000) == pytest.approx(1.9600, abs=1e-4)
+
+
+@pytest.mark.parametrize("df", [99, 100, 101, 250, 1000, 40_000])
+def test_large_df_quantiles_agree_with_the_exact_cdf(df: int) -> None:
+    # From 100 on the quantile comes from an expansion, not the CDF: both must agree.
+    assert _t_cdf(t_quantile(0.975, df), df) == pytest.approx(0.975, abs=1e-10)
+    assert _t_cdf(t_quantile(0.025, df), df) == pytest.approx(0.025, abs=1e-10)
 
 
 def test_mean_effort_interval_by_hand() -> None:

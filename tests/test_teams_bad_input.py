@@ -57,7 +57,10 @@ MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
 # The English explanations of a refused tap (core/prompt_text.refusal).
 UNKNOWN = "This feedback request is no longer available, so nothing was recorded."
 INVALID = "That answer is not one of the choices, so nothing was recorded."
-HELP_INTRO = "I answer one command, icx-score:"
+HELP_INTRO = (
+    "I answer two commands: icx-ask @person [service], with which department members ask "
+    "a colleague how their department helped them, and icx-score:"
+)
 
 
 # --- the database and the connector, before and after ------------------------------------------

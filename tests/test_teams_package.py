@@ -19,7 +19,7 @@ import pytest
 
 from bots.cli import main
 from bots.teams import package
-from bots.teams.package import Developer, build_package
+from bots.teams.package import ASK_ACTION, Developer, build_package
 from core import score_command, score_text
 from core.config import ConfigError, load_settings, parse_company
 from core.context import Icx
@@ -36,7 +36,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILES = ["color.png", "manifest.json", "outline.png", "zh-cn.json"]
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 # What stays as written in every language: the app's and the command's name, and what is typed.
-TYPED = ("icx-score", "icx", "finance", "30d", "7d", "90d")
+TYPED = ("icx-score", "icx-ask", "icx", "finance", "30d", "7d", "90d")
 
 
 def _settings() -> Settings:
@@ -133,7 +133,13 @@ def test_the_package_holds_a_valid_manifest_its_chinese_strings_and_two_icons(
     bot = manifest["bots"][0]
     assert bot["scopes"] == ["personal", "team"] and bot["isNotificationOnly"] is False
     titles = [c["title"] for c in bot["commandLists"][0]["commands"]]
-    assert titles == ["icx-score", "icx-score help"]
+    assert titles == ["icx-score", "icx-score help", "icx-ask"]
+    # "Ask for feedback" in a message's menu: a dialog fetched from the bot.
+    (extension,) = manifest["composeExtensions"]
+    assert extension["botId"] == APP_ID
+    (action,) = extension["commands"]
+    assert action["id"] == ASK_ACTION and action["title"] == "Ask for feedback"
+    assert (action["type"], action["context"], action["fetchTask"]) == ("action", ["message"], True)
     assert manifest["permissions"] == ["identity", "messageTeamMembers"]
     assert manifest["validDomains"] == []
     for url in manifest["developer"].values():
@@ -279,11 +285,17 @@ def test_every_shipped_language_has_a_valid_localization_file(tmp_path: Path) ->
         # manifest.
         keys = sorted(k for k in strings if k != "$schema")
         commands = manifest["bots"][0]["commandLists"][0]["commands"]
+        actions = manifest["composeExtensions"][0]["commands"]
         assert keys == sorted(
             ["name.short", "name.full", "description.short", "description.full"]
             + [
                 f"bots[0].commandLists[0].commands[{i}].{field}"
                 for i in range(len(commands))
+                for field in ("title", "description")
+            ]
+            + [
+                f"composeExtensions[0].commands[{i}].{field}"
+                for i in range(len(actions))
                 for field in ("title", "description")
             ]
         ), tag
@@ -300,7 +312,11 @@ def test_the_chinese_strings_come_from_the_catalog_without_english(tmp_path: Pat
     assert manifest["name"]["full"] == english.name_full
     assert manifest["description"]["full"] == english.description_full
     # The app's name and the command are names, the same in every language.
-    names = {"name.short": "icx", "bots[0].commandLists[0].commands[0].title": package.COMMAND}
+    names = {
+        "name.short": "icx",
+        "bots[0].commandLists[0].commands[0].title": package.COMMAND,
+        "bots[0].commandLists[0].commands[2].title": package.ASK_COMMAND,
+    }
     for key, name in names.items():
         assert strings[key] == _at(manifest, key) == name
     left = []
@@ -327,7 +343,8 @@ def test_the_help_command_in_the_menu_answers_with_help(locale: str) -> None:
     help_title = score_text.help_text(list(company.departments), t, package.COMMAND).title
     first, *commands = package.app_text(t).commands
     assert first["title"] == package.COMMAND
-    for command in commands:
+    # icx-ask has a help of its own (tests/test_teams_triggers.py).
+    for command in [c for c in commands if c["title"] != package.ASK_COMMAND]:
         typed, _, rest = command["title"].partition(" ")
         assert typed == package.COMMAND
         answer = asyncio.run(score_command.answer(icx, rest, t, command=package.COMMAND))

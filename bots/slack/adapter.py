@@ -6,6 +6,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bots.http_body import BodyTooLarge, read_body
+from bots.slack.shape import well_formed
 from bots.slack.signature import signed_by_slack
 
 MAX_BODY = 256 * 1024
@@ -33,8 +34,18 @@ async def handle_slack_request(request: web.Request, app: AsyncApp, secret: str)
         bolt_request = AsyncBoltRequest(
             body=raw.decode("utf-8"), query=request.query_string, headers=dict(headers)
         )
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError):
+    # Bolt reads ids out of the payload as it parses it, so a payload of the wrong shape can
+    # fail here already; RecursionError: JSON nested deeper than the parser goes.
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        RecursionError,
+    ):
         return _error(400, "malformed Slack payload")
-    if not isinstance(bolt_request.body, dict):
+    if not isinstance(bolt_request.body, dict) or not well_formed(bolt_request.body):
         return _error(400, "malformed Slack payload")
     return await to_aiohttp_response(await app.async_dispatch(bolt_request))

@@ -20,8 +20,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack import blocks
 from bots.slack.adapter import handle_slack_request
+from bots.slack.asking import AskListeners
 from bots.slack.directory import SlackDirectory
+from bots.slack.failures import answer_failure
+from bots.slack.membership import SlackMembership
 from bots.slack.messenger import SlackMessenger
+from bots.slack.triggers import HelpChannelTriggers
 from bots.tasks import BackgroundTasks
 from core import prompt_text as words
 from core import score_command
@@ -29,7 +33,8 @@ from core.answers import Answers, Tap, TapOutcome, TapResult
 from core.config import ConfigError
 from core.context import Icx
 from core.i18n import Translator, negotiate, translator
-from core.ports import DirectoryUnavailable
+from core.leaders import Asker
+from core.ports import DirectoryUnavailable, Person
 
 log = logging.getLogger(__name__)
 LOCALE_LOOKUP_SECONDS = 1.0
@@ -129,6 +134,11 @@ class SlackBot:
             # that keeps the intake API and health checks up while it does.
             self._socket_connect = asyncio.create_task(handler.connect_async())
 
+    async def socket_connected(self) -> bool:
+        """Whether Socket Mode is connected right now (False over HTTP, or before connecting)."""
+        handler = self._socket_mode
+        return handler is not None and bool(await handler.client.is_connected())
+
     async def _socket_url(self, app_token: str) -> str:
         """Asked once here so that a wrong app token stops start-up with a reason."""
         try:
@@ -179,6 +189,13 @@ class SlackBot:
         app.action(re.compile(r"^icx_change_(csat|ces)$"))(self._on_change)
         app.view(blocks.COMMENT_MODAL)(self._on_comment_submitted)
         app.command("/icx-score")(self._on_score)
+        # A database outage answers 503 (not Bolt's 500) on every listener.
+        app.error(answer_failure)
+        # Asking for feedback where service happens: help-channel reactions, the message
+        # shortcut and /icx-ask.
+        membership = SlackMembership(self.icx.company, self.directory, self.client)
+        HelpChannelTriggers(self.icx, membership, self._tasks).register(app)
+        AskListeners(self.icx, membership, self._tasks).register(app)
         # Last: any other button (an old message, a forged payload) is acknowledged and explained.
         app.action(re.compile(".*"))(self._on_unknown_action)
 
@@ -262,7 +279,11 @@ class SlackBot:
             values = view["state"]["values"]
             comment = values["comment"]["comment"].get("value")
             flags = {o["value"] for o in values["flags"]["flags"].get("selected_options") or []}
-        except (ValueError, KeyError, TypeError, AttributeError):
+            # Text where text belongs: the core strips the comment and compares the ids.
+            texts = (comment, meta.get("prompt_id"), meta.get("channel"), meta.get("ts"))
+            if not all(v is None or isinstance(v, str) for v in texts):
+                raise TypeError("a form field is not text")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             t = await self._translator_for(_user_of(body))
             await ack(response_action="errors", errors={"comment": words.malformed_form(t)})
             return
@@ -318,15 +339,23 @@ class SlackBot:
     # --- commands ---------------------------------------------------------------------------
 
     async def _on_score(self, ack: Any, command: dict[str, Any]) -> None:
-        t = await self._translator_for(command.get("user_id", ""))
+        user_id = str(command.get("user_id") or "")
+        person = await self._person_of(user_id)
+        t = translator(negotiate(person.locale if person else None))
         # Slack sends &, < and > in command text as HTML entities ("People &amp; HR").
         typed = html.unescape(command.get("text") or "")
-        answer = await score_command.answer(self.icx, typed, t)
+        # The answer is ephemeral: only the asker reads it (so it may carry comments, if they
+        # lead the department). The signed request vouches for the user id.
+        asker = Asker("slack", user_id, person.email if person else None)
+        answer = await score_command.answer(self.icx, typed, t, asker=asker)
         await ack(response_type="ephemeral", text=answer.title, blocks=blocks.score_blocks(answer))
 
-    async def _translator_for(self, user_id: str) -> Translator:
+    async def _person_of(self, user_id: str) -> Person | None:
         try:
-            person = await asyncio.wait_for(self.directory.by_id(user_id), LOCALE_LOOKUP_SECONDS)
+            return await asyncio.wait_for(self.directory.by_id(user_id), LOCALE_LOOKUP_SECONDS)
         except (DirectoryUnavailable, TimeoutError):
-            person = None
+            return None
+
+    async def _translator_for(self, user_id: str) -> Translator:
+        person = await self._person_of(user_id)
         return translator(negotiate(person.locale if person else None))

@@ -217,7 +217,8 @@ class AskListeners:
 def _unavailable(error: Exception, t: Translator) -> str | None:
     """What to tell the provider when Slack or the database cannot answer; None for a bug."""
     if isinstance(error, DirectoryUnavailable):
-        log.warning("asking for feedback failed: Slack unavailable (%s)", error)
+        cause = type(error.__cause__ or error).__name__
+        log.warning("asking for feedback failed: Slack unavailable (%s)", cause)
         return ask_text.try_again(t)
     if is_unavailable(error):
         log.warning("asking for feedback failed: database unavailable (%s)", type(error).__name__)

@@ -221,11 +221,34 @@ def comment_modal(state: PromptState, channel_id: str, message_ts: str, t: Trans
     }
 
 
+SECTION_MAX = 3000  # characters of a section's text (Block Kit)
+
+
 def score_blocks(text: ScoreText) -> list[Block]:
+    """A score answer. Its lines may quote what people typed (a department's comments, for its
+    leaders): shown as written, mentioning and linking nobody, in as many sections as it takes."""
     blocks: list[Block] = [{"type": "header", "text": _text(text.title[:150])}]
-    body = "\n".join(line for line in text.lines if line)
-    if body:
-        blocks.append(_section(body))
+    for chunk in _chunks([escape(line, mentions=False) for line in text.lines if line]):
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": chunk, "verbatim": True}}
+        )
     if text.footnote:
         blocks.append(_context(text.footnote))
     return blocks
+
+
+def _chunks(escaped: list[str]) -> list[str]:
+    """Lines joined into texts of at most SECTION_MAX characters; a longer line is cut (never
+    inside an &entity;) and marked with an ellipsis."""
+    texts: list[str] = []
+    current = ""
+    for line in escaped:
+        if len(line) > SECTION_MAX:
+            cut = line.rfind("&", SECTION_MAX - 6, SECTION_MAX - 1)
+            line = line[: cut if cut != -1 else SECTION_MAX - 1] + "…"
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) > SECTION_MAX:
+            texts.append(current)
+            joined = line
+        current = joined
+    return [*texts, current] if current else texts

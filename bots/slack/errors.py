@@ -3,6 +3,7 @@
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from core.metrics import rate_limited
 from core.ports import DeliveryError
 
 # Errors that will not go away by retrying this particular message.
@@ -26,6 +27,7 @@ def as_delivery_error(error: Exception) -> DeliveryError:
         status = error.response.status_code
         code = str(error.response.get("error", "")) if error.response.data else ""
         if status == 429:
+            rate_limited("slack")
             retry_after = _seconds(error.response.headers.get("Retry-After"))
             return DeliveryError(
                 f"rate limited (429), retry after {retry_after:g}s", retry_after=retry_after

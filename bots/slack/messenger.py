@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 class SlackMessenger:
     platform = "slack"
+    # chat.postMessage allows about one message a second per channel (GUIDE §7); the outbox
+    # spaces one person's prompts this far apart (a margin for the send's own delay), so that
+    # they never meet a 429, which would pause every Slack send.
+    recipient_interval = 1.1
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

@@ -15,6 +15,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bots.slack.blocks import Block, escape
 from bots.slack.errors import as_delivery_error
+from core import metrics
 from core.ports import DeliveryError, MessageRef
 from core.posts import Contact, Image, Post, Section
 
@@ -131,6 +132,7 @@ class SlackPublisher:
             if own:
                 await session.close()
         if status == 429:
+            metrics.rate_limited("slack")
             retry_after = _seconds(headers.get("Retry-After"))
             raise DeliveryError(
                 f"file upload rate limited (429), retry after {retry_after:g}s",

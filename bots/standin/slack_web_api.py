@@ -9,6 +9,7 @@ finishes them; an image block may then show the file by its id (`slack_file`).
 
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +17,22 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bots.standin import polling
+from bots.standin.rate_limits import PostLimits
 
 
 @dataclass(frozen=True)
 class Call:
     method: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A chat.postMessage the stand-in accepted: when (time.monotonic()), what, and its ts."""
+
+    at: float
+    payload: dict[str, Any]
+    ts: str
 
 
 @dataclass
@@ -59,6 +70,8 @@ class SlackStandIn:
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, StandInUser] = field(default_factory=dict)
+    # Slack user groups (S… id) and the user ids in each.
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
     # Uploaded bytes by file id; completed files (id -> {"title", "channel_id"}).
     uploads: dict[str, bytes] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -72,6 +85,9 @@ class SlackStandIn:
     _file_ids: Any = field(default_factory=lambda: itertools.count(1))
     _pending_files: dict[str, int] = field(default_factory=dict)  # file id -> declared length
     _processing_posts: int = 0
+    # Opt-in (limit_posts): Slack's chat.postMessage rate limits; what got through, and when.
+    post_limits: PostLimits | None = None
+    posted: list[Posted] = field(default_factory=list)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -85,6 +101,12 @@ class SlackStandIn:
 
     def rate_limit_next(self, count: int, retry_after: int = 1, method: str | None = None) -> None:
         self.faults.extend(Fault(429, retry_after, method) for _ in range(count))
+
+    def limit_posts(self, workspace_rate: float, workspace_burst: float) -> PostLimits:
+        """From now on chat.postMessage keeps Slack's limits: one message a second per
+        channel and `workspace_rate` a second workspace-wide (after a burst), else 429."""
+        self.post_limits = PostLimits(workspace_rate, workspace_burst)
+        return self.post_limits
 
     def delay_file_processing(self, posts: int) -> None:
         """Slack processes a completed upload in the background: until it is done, a message
@@ -184,7 +206,7 @@ class SlackStandIn:
         method = request.match_info["method"]
         payload = await self._payload(request)
         self.calls.append(Call(method, payload))
-        fault = self._fault_for(method)
+        fault = self._fault_for(method) or self._over_limit(method, payload)
         if fault is not None:
             headers = (
                 {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -197,7 +219,16 @@ class SlackStandIn:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(payload))
+        answer = handler(payload)
+        if method == "chat.postMessage" and answer.get("ok"):
+            self.posted.append(Posted(time.monotonic(), payload, str(answer["ts"])))
+        return web.json_response(answer)
+
+    def _over_limit(self, method: str, payload: dict[str, Any]) -> Fault | None:
+        if method != "chat.postMessage" or self.post_limits is None:
+            return None
+        retry_after = self.post_limits.refuse(str(payload.get("channel", "")))
+        return None if retry_after is None else Fault(429, retry_after, method)
 
     async def _upload(self, request: web.Request) -> web.Response:
         """The upload URL: takes the file's bytes, raw or as the multipart field `file`, and
@@ -308,6 +339,12 @@ class SlackStandIn:
             if user
             else {"ok": False, "error": "user_not_found"}
         )
+
+    def _usergroups_users_list(self, payload: dict[str, Any]) -> dict[str, Any]:
+        group = self.usergroups.get(str(payload.get("usergroup")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group)}
 
     def _users_lookupByEmail(self, payload: dict[str, Any]) -> dict[str, Any]:
         email = str(payload.get("email", "")).casefold()

@@ -259,7 +259,7 @@ class TeamsAsk:
         try:
             member = await TeamsInfo.get_member(context, typed.mention_id)
         except Exception as error:  # a tag or a channel mention, or someone not in the team
-            log.info("an icx-ask mention is not a member: %s", error)
+            log.info("an icx-ask mention is not a member: %s", type(error).__name__)
             return None, typed.name
         aad = member.aad_object_id
         if not isinstance(aad, str) or not _AAD.fullmatch(aad):

@@ -13,11 +13,14 @@ from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bots.teams import cards, references
+from bots.teams.ask import ASK_COMMAND, FETCH_TASK, SUBMIT_ACTION, TeamsAsk
+from bots.teams.directory import TeamsDirectory
 from core import prompt_text as words
 from core import score_command
 from core.answers import Answers, Tap, TapOutcome, TapResult
 from core.context import Icx
 from core.i18n import Translator, negotiate, translator
+from core.leaders import Asker
 from core.score_text import ScoreText
 from storage.teams_conversations import Conversation, TeamsConversations
 
@@ -67,6 +70,7 @@ class TeamsBot:
         self.answers = Answers(icx)
         self._conversations = conversations
         self._remembered: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.asks = TeamsAsk(icx, TeamsDirectory(conversations), self._member_of)
         self._verbs: dict[str, Callable[[Tap, dict[str, Any]], Any]] = {
             cards.CSAT: lambda tap, data: self.answers.satisfaction(tap, _choice(data["value"])),
             cards.CES: lambda tap, data: self.answers.effort(tap, _choice(data["value"])),
@@ -91,6 +95,10 @@ class TeamsBot:
         if activity.type == ActivityTypes.invoke:
             if activity.name == CARD_ACTION:
                 await self._on_card_action(context)
+            elif activity.name in (FETCH_TASK, SUBMIT_ACTION):
+                answer = await self.asks.on_invoke(context)
+                if answer is not None:
+                    await self._send_invoke_response(context, answer)
             return  # other invokes: the adapter answers 501 Not Implemented
         if activity.type == ActivityTypes.installation_update:
             if activity.action in ("add", "add-upgrade"):
@@ -160,7 +168,7 @@ class TeamsBot:
         try:
             member = await TeamsInfo.get_member(context, context.activity.from_property.id)
         except Exception as error:  # the person is still reachable; only the details are missing
-            log.warning("could not look up a Teams member's email: %s", error)
+            log.warning("could not look up a Teams member's email: %s", type(error).__name__)
             return None, None
         return member.email or member.user_principal_name, member.name
 
@@ -222,6 +230,11 @@ class TeamsBot:
     @staticmethod
     async def _answer_invoke(context: TurnContext, kind: str, value: Any) -> None:
         body = {"statusCode": 200, "type": kind, "value": value}
+        await TeamsBot._send_invoke_response(context, body)
+
+    @staticmethod
+    async def _send_invoke_response(context: TurnContext, body: dict[str, Any]) -> None:
+        """The body goes back in the HTTP answer to the invoke (bots/teams/endpoint.py)."""
         await context.send_activity(
             Activity(
                 type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body)
@@ -235,17 +248,33 @@ class TeamsBot:
         t = translator(negotiate(activity.locale))
         typed = command_text(activity)
         first, _, rest = typed.partition(" ")
-        if first.casefold().lstrip("/") == COMMAND:
-            text = await score_command.answer(self.icx, rest, t, command=COMMAND)
+        word = first.casefold().lstrip("/")
+        if word == ASK_COMMAND:
+            card = await self.asks.command(context)
+        elif word == COMMAND:
+            asker = await self._asker(activity)
+            answer = await score_command.answer(self.icx, rest, t, command=COMMAND, asker=asker)
+            card = cards.score_card(answer)
         else:
-            text = await self._help(t)
+            card = cards.score_card(await self._help(t))
         await context.send_activity(
-            MessageFactory.attachment(
-                Attachment(content_type=cards.CARD_TYPE, content=cards.score_card(text))
-            )
+            MessageFactory.attachment(Attachment(content_type=cards.CARD_TYPE, content=card))
         )
+
+    async def _asker(self, activity: Activity) -> Asker:
+        """Who typed, as Bot Framework vouches for them (the adapter checked the token), with
+        the email stored when they installed the app; and where the answer will be read."""
+        person = references.aad_id(activity) or ""
+        known = await self._conversations.find("user", person) if person else None
+        shared_in = None if references.is_personal(activity) else references.channel_id(activity)
+        return Asker("teams", person, known.email if known else None, shared_in)
 
     async def _help(self, t: Translator) -> ScoreText:
         help_text = await score_command.answer(self.icx, "help", t, command=COMMAND)
-        intro = t._("I answer one command, {command}:", command=COMMAND)
+        intro = t._(
+            "I answer two commands: {ask} @person [service], with which department members ask "
+            "a colleague how their department helped them, and {command}:",
+            ask=ASK_COMMAND,
+            command=COMMAND,
+        )
         return ScoreText(help_text.title, [intro, *help_text.lines], help_text.footnote)

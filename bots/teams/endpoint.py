@@ -4,6 +4,7 @@ authenticated and handed to the adapter here, and the invoke response written as
 
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from botbuilder.core import TurnContext
@@ -32,11 +33,56 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+# Ids and words botbuilder and the bot use, which Bot Framework always sends as JSON strings.
+# msrest would turn any other JSON value into a string ("{}", "123") and the reply would go to
+# a conversation or activity that does not exist.
+_STRINGS = (
+    ("type",),
+    ("id",),
+    ("name",),
+    ("action",),
+    ("serviceUrl",),
+    ("channelId",),
+    ("replyToId",),
+    ("text",),
+    ("locale",),
+    ("conversation", "id"),
+    ("conversation", "conversationType"),
+    ("conversation", "tenantId"),
+    ("from", "id"),
+    ("from", "aadObjectId"),
+    ("recipient", "id"),
+)
+
+
+# Lists whose items botbuilder and the bot read as objects (an entity's type, a member's id).
+_LISTS_OF_OBJECTS = ("entities", "attachments", "membersAdded", "membersRemoved")
+
+
+def _strings_where_expected(data: dict[str, Any]) -> bool:
+    for path in _STRINGS:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, str):
+            return False
+    for key in _LISTS_OF_OBJECTS:
+        items = data.get(key)
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(i, dict) for i in items)
+        ):
+            return False
+    return True
+
+
 def parse_activity(raw: bytes) -> Activity | None:
     try:
         data = json.loads(raw)
-        activity = Activity().deserialize(data) if isinstance(data, dict) else None
-    except (ValueError, TypeError, AttributeError, KeyError, DeserializationError):
+        if not isinstance(data, dict) or not _strings_where_expected(data):
+            return None
+        activity = Activity().deserialize(data)
+    # RecursionError: JSON nested deeper than the parser (or msrest after it) goes.
+    except (ValueError, TypeError, AttributeError, KeyError, DeserializationError, RecursionError):
         return None
     if activity is None or not activity.type or not activity.service_url:
         return None

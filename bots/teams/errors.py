@@ -5,6 +5,7 @@ import aiohttp
 from botbuilder.schema import ErrorResponseException
 from msrest.exceptions import ClientRequestError
 
+from core.metrics import rate_limited
 from core.ports import DeliveryError
 
 # 401: the token went stale or Azure's credentials are being rotated; worth another try.
@@ -18,6 +19,7 @@ def as_delivery_error(error: Exception) -> DeliveryError:
         status = int(getattr(response, "status_code", None) or getattr(response, "status", 0))
         code = _code(error)
         if status == 429:
+            rate_limited("teams")
             retry_after = _seconds(response.headers.get("Retry-After"))
             # Teams limits each conversation on its own: only this prompt waits. Without a
             # Retry-After the outbox's exponential backoff decides.

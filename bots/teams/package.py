@@ -41,8 +41,11 @@ OUTLINE_SIZE = 32
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 COMMAND_SCOPES = ["personal", "team"]
 
-# The command as typed in Teams (no slash there); the same word in every language.
+# The commands as typed in Teams (no slash there); the same words in every language.
 COMMAND = "icx-score"
+ASK_COMMAND = "icx-ask"
+# The "Ask for feedback" message action: the commandId its invokes carry.
+ASK_ACTION = "askForFeedback"
 
 LOCALIZATION_SCHEMA_URL = (
     "https://developer.microsoft.com/en-us/json-schemas/teams/"
@@ -62,6 +65,7 @@ class AppText:
     description_short: str
     description_full: str
     commands: list[dict[str, str]]  # title and description of each bot command
+    actions: list[dict[str, str]]  # id, title and description of each message action
 
 
 def app_text(t: Translator) -> AppText:
@@ -98,6 +102,24 @@ def app_text(t: Translator) -> AppText:
                     "How to ask for scores, and which departments you can ask about."
                 ),
             },
+            {
+                "title": ASK_COMMAND,
+                "description": t._(
+                    "Department members: {command} @person [service] asks a colleague how your "
+                    "department helped them.",
+                    command=ASK_COMMAND,
+                ),
+            },
+        ],
+        actions=[
+            {
+                "id": ASK_ACTION,
+                "title": t._("Ask for feedback"),
+                "description": t._(
+                    "Ask the author of this message how your department helped them (department "
+                    "members only)."
+                ),
+            }
         ],
     )
 
@@ -131,6 +153,10 @@ def localization(t: Translator) -> dict[str, str]:
         prefix = f"bots[0].commandLists[0].commands[{index}]"
         strings[f"{prefix}.title"] = command["title"]
         strings[f"{prefix}.description"] = command["description"]
+    for index, action in enumerate(text.actions):
+        prefix = f"composeExtensions[0].commands[{index}]"
+        strings[f"{prefix}.title"] = action["title"]
+        strings[f"{prefix}.description"] = action["description"]
     return strings
 
 
@@ -246,6 +272,17 @@ def manifest(
                 "supportsFiles": False,
                 "isNotificationOnly": False,
                 "commandLists": [{"scopes": COMMAND_SCOPES, "commands": text.commands}],
+            }
+        ],
+        # A message action: "Ask for feedback" in a message's "More actions" menu opens a dialog
+        # (fetchTask) whose answer the bot receives as submitAction.
+        "composeExtensions": [
+            {
+                "botId": app_id,
+                "commands": [
+                    {**action, "type": "action", "context": ["message"], "fetchTask": True}
+                    for action in text.actions
+                ],
             }
         ],
         "permissions": ["identity", "messageTeamMembers"],

@@ -1,1 +1,2 @@
-"""Benchmarks, run by hand (`python -m tests.perf.<name>`); pytest collects nothing here."""
+"""Benchmarks, run by hand or in CI's smoke run (`python -m tests.perf`, see __main__.py and the
+README's Performance section); pytest collects nothing here (no test_*.py files)."""

@@ -95,7 +95,12 @@ def render(table: Table) -> str:
     return "\n".join(out)
 
 
+# Every table emitted in this process, for the runner's summary of targets (tests/perf/__main__).
+EMITTED: list[Table] = []
+
+
 def emit(table: Table) -> None:
+    EMITTED.append(table)
     print(render(table), flush=True)
     print(flush=True)
 
