@@ -121,7 +121,7 @@ async def test_readyz_is_ready_and_names_every_check_without_secrets(running: Ic
     answer = json.loads(body)
     assert status == 200, answer
     assert answer["status"] == "ready" and answer["failing"] == []
-    assert set(answer["checks"]) == {"database", "outbox", "scheduler", "slack"}
+    assert set(answer["checks"]) == {"accepting", "database", "outbox", "scheduler", "slack"}
     assert all(check["ok"] for check in answer["checks"].values())
     assert "events over HTTP" in answer["checks"]["slack"]["detail"]
     assert headers["Cache-Control"] == "no-store"
@@ -171,6 +171,18 @@ async def test_readyz_fails_when_the_outbox_and_the_scheduler_stopped(running: I
     answer = json.loads(body)
     assert status == 503 and answer["failing"] == ["outbox", "scheduler"]
     assert answer["checks"]["outbox"]["detail"] == "the outbox is not running"
+
+
+async def test_readyz_turns_not_ready_as_soon_as_shutdown_begins(running: Icx) -> None:
+    runtime = running.server.runtime
+    runtime.draining = True
+    try:
+        status, _, body = await get(running, "/readyz")
+    finally:
+        runtime.draining = False
+    answer = json.loads(body)
+    assert status == 503 and answer["failing"] == ["accepting"]
+    assert answer["checks"]["accepting"]["detail"] == "shutting down"
 
 
 async def test_readyz_reports_teams_configured(running_teams: Icx) -> None:

@@ -74,6 +74,10 @@ def teams(runtime: Runtime) -> Check:
 
 async def checks(runtime: Runtime) -> dict[str, Check]:
     found = {
+        # First, so a load balancer stops sending work as soon as SIGTERM arrives.
+        "accepting": Check(False, "shutting down")
+        if runtime.draining
+        else Check(True, "taking work"),
         "database": await database(runtime),
         "outbox": background(runtime, "outbox", runtime.outbox.running),
         "scheduler": background(runtime, "scheduler", runtime.scheduler.running),

@@ -1,5 +1,5 @@
 """The pieces the fault tests rely on, checked directly: telling a database outage from other
-errors, and a shutting-down process letting go of its digest claims."""
+errors, and a stopping process finishing its digest posts or letting go of their claims."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -9,10 +9,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bots.runtime import Runtime, RuntimeOptions
+from core.config import Config
+from core.departments import Company
+from core.digester import Outcome
 from core.dispatch import Dispatches, DispatchKey
 from storage.db import Database
 from storage.unavailable import is_unavailable, while_unavailable
+from tests.conftest import settings_for
 from tests.faults.servers import free_port
+from tests.faults.slack import FaultySlack
 
 KEY = DispatchKey("digest", "finance", "2026-W46", "slack:C0FINANCE1")
 
@@ -69,3 +75,25 @@ async def test_a_released_claim_is_taken_over_at_once(db: Database) -> None:
     await other.posted(KEY, now + timedelta(seconds=4), "C0FINANCE1/1.0")
     assert await other.release(now + timedelta(seconds=5)) == 0
     assert not await stopping.claim(KEY, now + timedelta(seconds=6))
+
+
+async def test_stopping_the_scheduler_lets_a_post_in_flight_finish(
+    db: Database, slack: FaultySlack, company: Company
+) -> None:
+    runtime = Runtime(Config(settings_for(db.url, slack), company), RuntimeOptions())
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow_due() -> list[Outcome]:
+        started.set()
+        await asyncio.sleep(0.5)  # a digest being posted
+        finished.set()
+        return []
+
+    runtime.scheduler.due = slow_due  # type: ignore[method-assign]
+    await runtime.start()  # the due pass runs at once
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        await runtime.scheduler.stop(within=5)
+        assert finished.is_set(), "the post in flight was cut off"
+    finally:
+        await runtime.stop()

@@ -177,8 +177,9 @@ class OpenLoop:
     """Sends one request per item, `rate` a second, round robin over `urls`, open loop: each
     leaves at its time whatever became of the ones before, so an outage shows as failed
     requests, not as a paused sender. A request refused at connect (no server listening)
-    reached nobody: its item is sent again later, so a restart does not use items up.
-    Results are appended as answers arrive."""
+    reached nobody, and one answered 503 stored nothing: either's item is sent again later,
+    as a person or a client would, so an outage does not use items up. Results are appended
+    as answers arrive."""
 
     items: list[Any]
     rate: float
@@ -188,6 +189,7 @@ class OpenLoop:
     _unused: collections.deque[Any] = field(default_factory=collections.deque)
     _task: asyncio.Task[None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _sending: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def send(self, http: aiohttp.ClientSession, url: str, item: Any, index: int) -> Result:
         raise NotImplementedError
@@ -212,6 +214,11 @@ class OpenLoop:
     @property
     def sent_all(self) -> bool:
         return self._task is not None and self._task.done()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._sending)
 
     def acknowledged(self, since: float = 0.0) -> int:
         return sum(r.acknowledged and r.at >= since for r in self.results)
@@ -239,7 +246,7 @@ class OpenLoop:
         urls = itertools.cycle(self.urls)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             start = loop.time() + 0.02
-            sending: set[asyncio.Task[None]] = set()
+            sending = self._sending
             for index in itertools.count():
                 if not self._unused:
                     break
@@ -261,9 +268,15 @@ class OpenLoop:
 
     async def _one(self, http: aiohttp.ClientSession, url: str, item: Any, index: int) -> None:
         try:
-            self.results.append(await self.send(http, url, item, index))
+            result = await self.send(http, url, item, index)
         except Refused:
             self.refused += 1
+            self._unused.append(item)
+            return
+        self.results.append(result)
+        if result.status == 503:
+            # "Try again later", and nothing was stored: the person taps again, the client
+            # asks again (later in the queue).
             self._unused.append(item)
 
 
