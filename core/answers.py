@@ -220,9 +220,11 @@ class Answers:
         the scores count (satisfaction, effort), kept as running sums in the same transaction."""
         now = self._icx.clock()
         async with self._icx.db.transaction() as session:
-            # Locked first, so the values the sums change from stay true until commit.
-            before = await aggregates.lock_contribution(session, tap.prompt_id) if counted else None
-            prompt = await session.get(Prompt, tap.prompt_id)
+            if counted:
+                # Locked first, so the values the sums change from stay true until commit.
+                prompt, before = await aggregates.locked_prompt(session, tap.prompt_id)
+            else:
+                prompt, before = await session.get(Prompt, tap.prompt_id), None
             refusal = self._refusal(tap, prompt, now)
             if refusal is not None:
                 return TapOutcome(refusal)
@@ -230,9 +232,13 @@ class Answers:
             refused = await write(session, prompt, now)
             if refused is not None:
                 return TapOutcome(refused)
+            response = (
+                await session.exec(select(Response).where(Response.prompt_id == prompt.id))
+            ).first()
             if counted:
-                await aggregates.record_change(session, before, prompt.id)
-            state = await self._state(session, prompt)
+                after = aggregates.contribution_of(prompt, response)
+                await aggregates.record(session, before, after)
+            state = await self._state(session, prompt, response)
         tap_recorded(tap.platform)
         return TapOutcome(TapResult.RECORDED, state)
 
@@ -253,12 +259,11 @@ class Answers:
         )
         return TapResult.SUPERSEDED if stale else None
 
-    async def _state(self, session: AsyncSession, prompt: Prompt) -> PromptState:
+    async def _state(
+        self, session: AsyncSession, prompt: Prompt, response: Response | None
+    ) -> PromptState:
         department = self._icx.company.department(prompt.department)
         assert department is not None, f"department {prompt.department} left the configuration"
-        response = (
-            await session.exec(select(Response).where(Response.prompt_id == prompt.id))
-        ).first()
         snoozed = (
             await session.exec(
                 select(OptOut.until).where(OptOut.respondent_key == prompt.recipient_key)

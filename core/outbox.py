@@ -185,15 +185,7 @@ class Outbox:
             or_(col(Prompt.next_attempt_at).is_(None), col(Prompt.next_attempt_at) <= now),
             or_(col(Prompt.lease_until).is_(None), col(Prompt.lease_until) < now),
         )
-        # PostgreSQL: rows another replica is claiming right now are skipped, not waited for
-        # (SQLite has one writer at a time and no row locks: the clause is left out there).
-        oldest = (
-            select(Prompt.id)
-            .where(*due)
-            .order_by(col(Prompt.created_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        oldest = select(Prompt.id).where(*due).order_by(col(Prompt.created_at)).limit(limit)
         # One conditional update is the claim: of several senders sharing one database
         # (replicas), exactly one changes each row (the conditions are checked again on the
         # row it locks), and RETURNING gives this one the rows it got, as they now are.

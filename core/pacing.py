@@ -16,17 +16,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# Successes counted for an estimate: long enough to span a few refusals and the pauses after
-# them, so that what got through per second is what the platform allows, bursts averaged out.
-WINDOW = 10.0
+# Successes counted for an estimate: long enough that a burst the platform allowed adds little
+# (a burst of one second's worth adds 1/30), so that what got through per second is what the
+# platform allows; the pauses after refusals are inside it too.
+WINDOW = 30.0
 # Fewer successes than this say little about a rate (e.g. a 429 right after a pause).
 MIN_SAMPLES = 5
 # Never slower than this: a wrong estimate must not stall the outbox.
 MIN_RATE = 1.0
 # While sends wait for the pacer and nothing was refused for a while, the rate grows: the
 # estimate may be low (it was made while the platform was paused), or the limit was raised.
-PROBE_AFTER = 5.0
-PROBE_PER_SECOND = 0.05
+PROBE_AFTER = 10.0
+PROBE_PER_SECOND = 0.02
 
 
 class Pacer:

@@ -175,7 +175,8 @@ class Scheduler:
         # its lease.
         late = set(self._running)
         if self._aps is not None:
-            self._aps.shutdown(wait=False)
+            if self._aps.running:
+                self._aps.shutdown(wait=False)
             self._aps = None
         for task in late:
             task.cancel()

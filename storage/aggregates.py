@@ -19,7 +19,7 @@ theirs first (`forget_contributions`).
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -36,7 +36,7 @@ CHUNK = 500
 
 @dataclass(frozen=True)
 class Counts:
-    """One score_day row's sums, or a change to them."""
+    """One score_day or score_month row's sums, or a change to them."""
 
     responses: int = 0
     satisfied: int = 0
@@ -94,7 +94,7 @@ def response_counts(satisfaction: int, effort: int | None) -> Counts:
 
 @dataclass(frozen=True)
 class Contribution:
-    """What one prompt and its response (if any) add to score_day."""
+    """What one prompt and its response (if any) add to the sums."""
 
     department: str
     sent_at: datetime | None
@@ -152,13 +152,7 @@ async def _read(
                 .with_for_update()
             )
         elif lock:
-            # SQLite: the write takes the database's write lock, held until commit.
-            await session.exec(
-                update(Prompt)
-                .where(col(Prompt.id).in_(chunk))
-                .values(status=Prompt.status)
-                .execution_options(synchronize_session=False)
-            )
+            await _sqlite_write_lock(session, chunk)
         query = (
             select(
                 Prompt.id,
@@ -181,10 +175,62 @@ async def _read(
     return found
 
 
-async def lock_contribution(session: AsyncSession, prompt_id: str) -> Contribution | None:
-    """Locks the prompt until the transaction ends and returns what it counts for now (None:
-    no such prompt). Take it before reading or changing anything the prompt counts for."""
-    return (await _read(session, [prompt_id], lock=True)).get(prompt_id)
+class CountedResponse(Protocol):
+    """What of a response is counted: a Response, or a row of just these columns."""
+
+    department: str
+    answered_at: datetime
+    satisfaction: int
+    effort: int | None
+
+
+def contribution_of(prompt: Prompt, response: CountedResponse | None) -> Contribution:
+    if response is None:
+        return Contribution(prompt.department, prompt.sent_at, prompt.answered_at is not None)
+    return Contribution(
+        prompt.department,
+        prompt.sent_at,
+        prompt.answered_at is not None,
+        response.department,
+        response.answered_at,
+        response.satisfaction,
+        response.effort,
+    )
+
+
+async def locked_prompt(
+    session: AsyncSession, prompt_id: str
+) -> tuple[Prompt | None, Contribution | None]:
+    """The prompt, locked until the transaction ends, and what it and its response count for
+    now. Take it before reading or changing anything the prompt counts for."""
+    if _dialect(session) == "postgresql":
+        # Only the prompt in the locking read: one that waited gets the row as it is now, but
+        # rows joined to it as they were when it began. The response is read after.
+        prompt = await session.get(Prompt, prompt_id, with_for_update=True)
+    else:
+        await _sqlite_write_lock(session, [prompt_id])
+        prompt = await session.get(Prompt, prompt_id)
+    if prompt is None:
+        return None, None
+    response = (
+        await session.exec(
+            select(
+                Response.department, Response.answered_at, Response.satisfaction, Response.effort
+            ).where(Response.prompt_id == prompt_id)
+        )
+    ).first()
+    return prompt, contribution_of(prompt, response)
+
+
+async def _sqlite_write_lock(session: AsyncSession, prompt_ids: Sequence[str]) -> None:
+    """A write takes SQLite's one write lock, held until commit: everything read after it is
+    current (a plain read there runs outside the transaction, and may be overtaken)."""
+    await session.exec(
+        update(Prompt)
+        .where(col(Prompt.id).in_(prompt_ids))
+        .values(status=Prompt.status)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def add(session: AsyncSession, delta: Mapping[Key, Counts]) -> None:
@@ -215,11 +261,10 @@ async def _upsert(
     )
 
 
-async def record_change(session: AsyncSession, before: Contribution | None, prompt_id: str) -> None:
-    """Counts the change from `before` (read by lock_contribution in this transaction) to what
-    the prompt and its response hold now."""
-    await session.flush()  # the ORM's pending changes to the prompt are part of "now"
-    after = (await _read(session, [prompt_id], lock=False)).get(prompt_id)
+async def record(
+    session: AsyncSession, before: Contribution | None, after: Contribution | None
+) -> None:
+    """Counts the change from `before` (from locked_prompt, in this transaction) to `after`."""
     await add(session, change([before] if before else [], [after] if after else []))
 
 

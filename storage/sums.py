@@ -59,6 +59,8 @@ class Pieces:
 
 
 def pieces(span: Span) -> Pieces:
+    """The span as stored days and signed raw ranges, each partial day read on its cheaper
+    side."""
     start, end = span.start.astimezone(UTC), span.end.astimezone(UTC)
     if start >= end:
         return Pieces(None, ())

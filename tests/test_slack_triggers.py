@@ -364,6 +364,9 @@ def shortcut(running: Icx, *, by: str = PROVIDER, **message: Any) -> dict[str, A
     payload = sr.fixture("message_action.json")
     payload["user"]["id"] = by
     payload["message"].update(message)
+    # An app's message carries a bot_id and no user at all.
+    if payload["message"].get("user", "") is None:
+        del payload["message"]["user"]
     payload["response_url"] = running.slack.response_url("shortcut")
     return payload
 

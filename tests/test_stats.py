@@ -37,9 +37,9 @@ def test_student_t_quantiles_match_the_table() -> None:
     assert t_quantile(0.975, 100_000) == pytest.approx(1.9600, abs=1e-4)
 
 
-@pytest.mark.parametrize("df", [99, 100, 101, 250, 1000, 40_000])
-def test_large_df_quantiles_agree_with_the_exact_cdf(df: int) -> None:
-    # From 100 on the quantile comes from an expansion, not the CDF: both must agree.
+@pytest.mark.parametrize("df", [5, 6, 29, 30, 99, 100, 101, 250, 1000, 40_000])
+def test_quantiles_found_without_bisection_agree_with_the_exact_cdf(df: int) -> None:
+    # From 5 on Newton's method finds the quantile, from 100 an expansion gives it.
     assert _t_cdf(t_quantile(0.975, df), df) == pytest.approx(0.975, abs=1e-10)
     assert _t_cdf(t_quantile(0.025, df), df) == pytest.approx(0.025, abs=1e-10)
 

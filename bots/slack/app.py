@@ -136,8 +136,8 @@ class SlackBot:
 
     async def socket_connected(self) -> bool:
         """Whether Socket Mode is connected right now (False over HTTP, or before connecting)."""
-        handler = self._socket_mode
-        return handler is not None and bool(await handler.client.is_connected())
+        socket = self._socket_mode.client if self._socket_mode is not None else None
+        return socket is not None and bool(await socket.is_connected())
 
     async def _socket_url(self, app_token: str) -> str:
         """Asked once here so that a wrong app token stops start-up with a reason."""

@@ -1,6 +1,7 @@
 """How fast icx's outbox delivers a large backlog of prompts through Slack's rate limits.
 
-    python -m tests.perf --only fanout [--database sqlite|postgresql|both] [--smoke] [--cap N]
+    python -m tests.perf --only fanout [--database sqlite|postgresql|both] [--smoke]
+        [--cap N] [--prompts N]
 
 10,000 prompts are asked through the intake API while icx's outbox is off (an icx server
 without background work), then an icx server with the outbox running starts on the same
@@ -228,8 +229,11 @@ async def _run(ready: Setup, sizes: Sizes, health: Health) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = arguments("python -m tests.perf --only fanout", __doc__)
     parser.add_argument("--cap", type=float, help="workspace-wide messages per second")
+    parser.add_argument("--prompts", type=int, help=f"the backlog (default {FULL.prompts})")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
-    if args.cap:
-        sizes = Sizes(sizes.prompts, args.cap, min(sizes.burst, args.cap))
+    if args.cap or args.prompts:
+        cap = args.cap or sizes.cap
+        # The burst stays a second's worth, as with Slack's per-minute windows.
+        sizes = Sizes(args.prompts or sizes.prompts, cap, min(sizes.burst, cap))
     return run_each_database(args.database, lambda kind, health: run_on(kind, sizes, health))

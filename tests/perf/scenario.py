@@ -1,5 +1,7 @@
-"""What every scenario module shares: its command line, the context printed above its tables,
-and the way preparation talks to the icx server (the intake API, retried on 5xx)."""
+"""What every scenario module shares: its command line and a run on each database (a Slack
+stand-in, a fresh database, icx's configuration), the context printed above its tables,
+preparation through icx's intake API (retried on 5xx), and the check of what the database holds
+after a load."""
 
 from __future__ import annotations
 

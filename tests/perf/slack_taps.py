@@ -88,8 +88,10 @@ class Sizes:
 FULL = Sizes(
     warmup=200, rate=200, seconds=30, saturation_taps=3000, in_flight=32, saturation_seconds=20
 )
+# Small enough that a slow CI machine does not fall seconds behind (a smoke run checks that it
+# all works, not how fast).
 SMOKE = Sizes(
-    warmup=10, rate=200, seconds=0.25, saturation_taps=60, in_flight=8, saturation_seconds=5
+    warmup=10, rate=200, seconds=0.15, saturation_taps=40, in_flight=4, saturation_seconds=5
 )
 
 

@@ -161,8 +161,10 @@ async def both(
     sizes: Sizes,
     service_url: str,
     health: Health,
-) -> tuple[Summary, Summary]:
-    """The same taps at the same rate, to the baseline and then to icx; icx's are checked."""
+) -> tuple[Summary, Summary, list[tuple[Person, Delivered]]]:
+    """The same taps at the same rate, to the baseline and then to icx; icx's are checked.
+    Also returns the prompts whose tap icx answered with a card: only those can take the next
+    tap (an effort tap needs the satisfaction answer first)."""
     baseline, icx = servers
     plan, _ = taps_on(baseline.url, prompts, verb, service_url)
     _, base = await measure_open(pool, baseline, plan, sizes.rate)
@@ -170,7 +172,8 @@ async def both(
     result, mine = await measure_open(pool, icx, plan, sizes.rate)
     report_check(verb, await check_commits(db, expected, result.samples), health)
     health.check(base.ok == base.n, f"{verb}: baseline failed {dict(base.errors)}")
-    return mine, base
+    answered = [prompts[sample.index] for sample in result.samples if sample.ok]
+    return mine, base, answered
 
 
 async def run_on(kind: str, sizes: Sizes, health: Health) -> None:
@@ -205,9 +208,10 @@ async def _run(ready: Setup, connector: BotConnectorStandIn, sizes: Sizes, healt
             # Lazy imports, statement caches and connection pools are filled first.
             for verb in (cards.CSAT, cards.CES):
                 if warm:
-                    await both(pool, pair, db, warm, verb, sizes, url, health)
+                    *_, warm = await both(pool, pair, db, warm, verb, sizes, url, health)
             for verb in (cards.CSAT, cards.CES):
-                measured[verb] = await both(pool, pair, db, rest, verb, sizes, url, health)
+                mine, base, rest = await both(pool, pair, db, rest, verb, sizes, url, health)
+                measured[verb] = (mine, base)
             peaks = (pair[1].peak_rss_mib(), pair[0].peak_rss_mib())
     data = f"{len(people)} people with one delivered card each ({sizes.warmup} for warming up)"
     ctx = context(ready.database, data, "botbuilder-core", "sqlalchemy", "aiohttp")
