@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from bots.http_body import BodyTooLarge, read_body
 from core.context import Icx
-from core.intake import IntakeRejected, InteractionIn, record_interaction
+from core.intake import IntakeOutcome, IntakeRejected, InteractionIn, record_interaction
 from core.ports import DirectoryUnavailable
 
 MAX_BODY = 64 * 1024
@@ -70,9 +70,19 @@ async def handle_intake(request: web.Request, icx: Icx, token: str) -> web.Respo
             400, "invalid_request", "the body names something unknown", problems=problems
         )
     except DirectoryUnavailable as error:
-        response = _problem(503, "platform_unavailable", f"cannot look up the people now: {error}")
-        response.headers["Retry-After"] = "30"
-        return response
+        return people_unavailable(error)
+    return outcome_response(outcome)
+
+
+def people_unavailable(error: DirectoryUnavailable) -> web.Response:
+    response = _problem(503, "platform_unavailable", f"cannot look up the people now: {error}")
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+def outcome_response(outcome: IntakeOutcome) -> web.Response:
+    """The intake API's answer; helpdesk webhooks answer the same way, so an automation reads
+    both alike."""
     prompt: dict[str, Any] = {"id": outcome.prompt_id, "status": outcome.status}
     if outcome.reason is not None:
         prompt["reason"] = outcome.reason.value

@@ -5,16 +5,16 @@ the same `record_interaction` as the intake API: same policy, idempotency and re
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from bots.http_body import BodyTooLarge, read_body
+from bots.intake_api import outcome_response, people_unavailable
 from bots.webhooks import jira, servicenow, zendesk
 from bots.webhooks.connector import Connector, PayloadInvalid
 from core.context import Icx
 from core.helpdesks import Ignored, Tool, to_interaction
-from core.intake import IntakeOutcome, IntakeRejected, record_interaction
+from core.intake import IntakeRejected, record_interaction
 from core.ports import DirectoryUnavailable
 from core.settings import Settings
 
@@ -37,17 +37,6 @@ def _ignored(connector: Connector, reason: str) -> web.Response:
     # Reasons name tickets, projects and groups, never people: safe for the log.
     log.info("%s webhook ignored: %s", connector.name, reason)
     return web.json_response({"status": "ignored", "reason": reason}, status=202)
-
-
-def _outcome(outcome: IntakeOutcome) -> web.Response:
-    """The intake API's answer, so a helpdesk automation reads both the same way."""
-    prompt: dict[str, Any] = {"id": outcome.prompt_id, "status": outcome.status}
-    if outcome.reason is not None:
-        prompt["reason"] = outcome.reason.value
-    return web.json_response(
-        {"interaction_id": outcome.interaction_id, "created": outcome.created, "prompt": prompt},
-        status=201 if outcome.created else 200,
-    )
 
 
 def secret_variable(tool: Tool) -> str:
@@ -101,11 +90,7 @@ def webhook_handler(icx: Icx, settings: Settings) -> Handler:
             # The mapping is checked at start-up, so this is a platform that is not connected.
             return _problem(400, "invalid_request", str(rejected))
         except DirectoryUnavailable as error:
-            response = _problem(
-                503, "platform_unavailable", f"cannot look up the people now: {error}"
-            )
-            response.headers["Retry-After"] = "30"
-            return response
+            return people_unavailable(error)
         log.info(
             "%s %s recorded as interaction %s (%s)",
             connector.name,
@@ -113,6 +98,6 @@ def webhook_handler(icx: Icx, settings: Settings) -> Handler:
             outcome.interaction_id,
             outcome.status if outcome.reason is None else outcome.reason.value,
         )
-        return _outcome(outcome)
+        return outcome_response(outcome)
 
     return handle
