@@ -3,12 +3,11 @@
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bots.slack.app import SlackBot
 from bots.slack.publisher import SlackPublisher
 from bots.tasks import BackgroundTasks
-from bots.teams.app import TeamsApp
-from bots.teams.publisher import TeamsPublisher
 from core.clock import Clock, utcnow
 from core.config import Config, ConfigError, require
 from core.context import Icx
@@ -21,6 +20,9 @@ from core.scheduler import Cadence, Scheduler
 from core.settings import Settings
 from storage.db import Database
 from storage.migrate import schema_state
+
+if TYPE_CHECKING:
+    from bots.teams.app import TeamsApp
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,10 @@ class Runtime:
             self.icx.directories["slack"] = self.slack.directory
             messengers["slack"] = self.slack.messenger
             publishers["slack"] = SlackPublisher(self.slack.client)
-        self.teams = TeamsApp(self.icx, settings) if settings.teams_enabled else None
+        self.teams = self._teams(settings) if settings.teams_enabled else None
         if self.teams is not None:
+            from bots.teams.publisher import TeamsPublisher
+
             self.icx.directories["teams"] = self.teams.directory
             messengers["teams"] = self.teams.messenger
             publishers["teams"] = TeamsPublisher(self.teams.messenger)
@@ -79,6 +83,12 @@ class Runtime:
         # Set once shutdown begins, for readiness: a replica that is stopping takes no new
         # work while what is in flight finishes.
         self.draining = False
+
+    def _teams(self, settings: Settings) -> "TeamsApp":
+        # Imported only where Teams is configured: botbuilder is some 25 MB of memory.
+        from bots.teams.app import TeamsApp
+
+        return TeamsApp(self.icx, settings)
 
     def _slack(self, settings: Settings) -> SlackBot:
         if settings.slack_app_token is None:
