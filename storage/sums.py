@@ -11,13 +11,15 @@ same part of that day serves both, read once. Everything for one question is one
 on a busy server each statement costs more in waiting for its turn than in reading its rows.
 """
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.aggregates import COLUMNS, EASY_FROM, SATISFIED_FROM, Counts
@@ -114,11 +116,26 @@ def calendar(first: date, last: date) -> list[tuple[str, date, date]]:
 
 
 Request = tuple[Span, Sequence[str]]  # a period, and the departments wanted for it
-Shape = tuple[tuple[str, int], ...]  # (source, departments parameter) per branch
+Shape = tuple[str, ...]  # the source of each branch
+
+
+Among = Callable[[Any], Any]  # a column -> "its value is one of this branch's departments"
+
+
+def _among(part: int, dialect: str) -> Among:
+    """The departments as one parameter, an array or a JSON list, not one per department: an
+    overview would bind hundreds, and binding them cost more than the query."""
+    if dialect == "postgresql":
+        array = sa.bindparam(f"d{part}", type_=postgresql.ARRAY(sa.String()))
+        return lambda column: column == sa.any_(array)
+    listed = sa.select(sa.literal_column("value")).select_from(
+        sa.func.json_each(sa.bindparam(f"d{part}", type_=sa.String()))
+    )
+    return lambda column: column.in_(listed.scalar_subquery())
 
 
 def _stored(model: Any, unit: str) -> Any:
-    def branch(part: int, departments: Any) -> sa.Select[Any]:
+    def branch(part: int, among: Among) -> sa.Select[Any]:
         table = model.__table__.c
         return (
             sa.select(
@@ -127,7 +144,7 @@ def _stored(model: Any, unit: str) -> Any:
                 *(sa.func.sum(table[name]) for name in COLUMNS),
             )
             .where(
-                table.department.in_(departments),
+                among(table.department),
                 table[unit] >= sa.bindparam(f"s{part}", type_=sa.Date()),
                 table[unit] < sa.bindparam(f"e{part}", type_=sa.Date()),
             )
@@ -137,7 +154,7 @@ def _stored(model: Any, unit: str) -> Any:
     return branch
 
 
-def _answers(part: int, departments: Any) -> sa.Select[Any]:
+def _answers(part: int, among: Among) -> sa.Select[Any]:
     table = Response.__table__.c  # type: ignore[attr-defined]
     at = table.answered_at
     effort = table.effort
@@ -156,7 +173,7 @@ def _answers(part: int, departments: Any) -> sa.Select[Any]:
             zero,
         )
         .where(
-            table.department.in_(departments),
+            among(table.department),
             at >= sa.bindparam(f"s{part}", type_=at.type),
             at < sa.bindparam(f"e{part}", type_=at.type),
         )
@@ -164,7 +181,7 @@ def _answers(part: int, departments: Any) -> sa.Select[Any]:
     )
 
 
-def _prompts(part: int, departments: Any) -> sa.Select[Any]:
+def _prompts(part: int, among: Among) -> sa.Select[Any]:
     table = Prompt.__table__.c  # type: ignore[attr-defined]
     at = table.sent_at
     zero = sa.literal_column("0")
@@ -177,7 +194,7 @@ def _prompts(part: int, departments: Any) -> sa.Select[Any]:
             sa.func.count(table.answered_at),
         )
         .where(
-            table.department.in_(departments),
+            among(table.department),
             at >= sa.bindparam(f"s{part}", type_=at.type),
             at < sa.bindparam(f"e{part}", type_=at.type),
         )
@@ -194,50 +211,46 @@ BRANCHES = {
 
 
 @lru_cache(maxsize=256)
-def _statement(shape: Shape) -> sa.CompoundSelect[Any]:
+def _statement(shape: Shape, dialect: str) -> sa.CompoundSelect[Any]:
     """Built once per shape: afterwards a question costs its parameters, not SQL building."""
-    departments = {group: sa.bindparam(f"d{group}", expanding=True) for _, group in shape}
     return sa.union_all(
-        *(BRANCHES[source](part, departments[group]) for part, (source, group) in enumerate(shape))
+        *(BRANCHES[source](part, _among(part, dialect)) for part, source in enumerate(shape))
     )
 
 
 @dataclass
 class Plan:
-    shape: list[tuple[str, int]]
+    shape: list[str]  # the source of each branch
     params: dict[str, Any]
     targets: list[list[tuple[int, int]]]  # per branch: (request, sign) it counts for
 
 
 def plan(requests: Sequence[Request]) -> Plan:
-    """One branch per distinct piece: periods that share a partial day share its reading."""
+    """One branch per distinct source and range, for every department any request wants of
+    it: periods that share a partial day share its reading, and an overview's time zones
+    (each its own quarter) share their stored days and months."""
     result = Plan([], {}, [])
-    groups: dict[tuple[str, ...], int] = {}
-    branches: dict[tuple[object, ...], int] = {}
+    branches: dict[tuple[str, object, object], int] = {}
 
-    def branch(source: str, group: int, start: object, end: object) -> int:
-        key = (source, group, start, end)
+    def branch(source: str, start: object, end: object, departments: Sequence[str]) -> int:
+        key = (source, start, end)
         if key not in branches:
-            branches[key] = len(result.shape)
-            result.params[f"s{len(result.shape)}"], result.params[f"e{len(result.shape)}"] = (
-                start,
-                end,
-            )
-            result.shape.append((source, group))
+            part = branches[key] = len(result.shape)
+            result.params.update({f"s{part}": start, f"e{part}": end, f"d{part}": []})
+            result.shape.append(source)
             result.targets.append([])
+        wanted = result.params[f"d{branches[key]}"]
+        wanted += [d for d in departments if d not in wanted]
         return branches[key]
 
     for index, (span, departments) in enumerate(requests):
-        wanted = tuple(departments)
-        group = groups.setdefault(wanted, len(groups))
-        result.params[f"d{group}"] = list(wanted)
         found = pieces(span)
         if found.days is not None:
             for source, first, last in calendar(*found.days):
-                result.targets[branch(source, group, first, last)].append((index, 1))
+                result.targets[branch(source, first, last, departments)].append((index, 1))
         for sign, start, end in found.raw:
             for source in ("answers", "prompts"):
-                result.targets[branch(source, group, start, end)].append((index, sign))
+                result.targets[branch(source, start, end, departments)].append((index, sign))
     return result
 
 
@@ -253,10 +266,16 @@ async def period_sums(
         found = [{d: [0] * len(COLUMNS) for d in departments} for _, departments in batch]
         todo = plan(batch)
         if todo.shape:
-            rows = await connection.execute(_statement(tuple(todo.shape)), todo.params)
+            dialect = connection.dialect.name
+            if dialect != "postgresql":
+                lists = {k: json.dumps(v) for k, v in todo.params.items() if k.startswith("d")}
+                todo.params.update(lists)
+            rows = await connection.execute(_statement(tuple(todo.shape), dialect), todo.params)
             for part, department, *sums in rows:
                 for request, sign in todo.targets[part]:
-                    into = found[request][department]
+                    into = found[request].get(department)
+                    if into is None:  # a department another request sharing the branch wants
+                        continue
                     for column, value in enumerate(sums):
                         into[column] += sign * int(value or 0)
         totals += [{d: Counts(*sums) for d, sums in each.items()} for each in found]

@@ -292,6 +292,20 @@ def test_a_score_reads_the_smaller_side_of_each_partial_day_once() -> None:
     assert shared == [[(0, -1), (1, 1)]] * 2
 
 
+def test_time_zones_share_the_stored_days_and_months_they_have_in_common() -> None:
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    zones = {"finance": ZONES[0], "it": ZONES[1], "legal": ZONES[2]}
+    requests = []
+    for department, zone in zones.items():
+        win = window("quarter", now, zone)
+        requests += [(Span(p.start, p.end, now), [department]) for p in (win.current, win.previous)]
+    together = plan(requests)
+    stored = [i for i, source in enumerate(together.shape) if source in ("days", "months")]
+    # October, 1–20 November, and July to September: once each, for all three departments.
+    assert len(stored) == 3
+    assert all(sorted(together.params[f"d{i}"]) == sorted(zones) for i in stored)
+
+
 # --- concurrency ------------------------------------------------------------------------------
 
 
@@ -444,10 +458,8 @@ async def test_long_periods_read_whole_months_and_give_the_raw_numbers(db: Datab
         for (period, departments), counted in zip(asked, together, strict=True):
             assert counted == await raw_tallies(session, period, departments), period
     # The last one is three whole months: read from score_month alone.
-    assert [
-        source
-        for source, _ in plan([(Span(asked[-1][0].start, asked[-1][0].end), DEPARTMENTS)]).shape
-    ] == ["months"]
+    summer = asked[-1][0]
+    assert plan([(Span(summer.start, summer.end), DEPARTMENTS)]).shape == ["months"]
 
 
 async def test_retention_deletes_raw_rows_and_keeps_the_sums(

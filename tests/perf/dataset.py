@@ -1,6 +1,7 @@
 """Benchmark data: two years of one company's feedback, 50 departments, bulk-loaded and cached.
 
     python -m tests.perf.dataset [--database sqlite|postgresql|both] [--responses N] [--fresh]
+    python -m tests.perf.dataset --drop     # delete every cached data set (gigabytes)
 
 Interactions, prompts and responses as icx writes them (prompts delivered, answered or expired,
 a few skipped; recipients erased), generated with numpy in time order and loaded in bulk: COPY
@@ -646,14 +647,36 @@ def kinds(option: str) -> Sequence[str]:
     return KINDS if option == "both" else (option,)
 
 
+async def drop_cached(log: Callable[[str], None] = print) -> None:
+    """Deletes every cached data set (they take gigabytes): the SQLite files and the
+    PostgreSQL databases this module made, no other."""
+    for path in sorted(CACHE.glob("icx_perf_*")):
+        log(f"deleting {path}")
+        path.unlink()
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        names = await admin.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'icx\\_perf\\_%\\_v%\\_r%'"
+        )
+        for (name,) in names:
+            log(f"dropping database {name}")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.perf.dataset", description=__doc__)
     parser.add_argument("--database", choices=(*KINDS, "both"), default="both")
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--fresh", action="store_true", help="generate again even if cached")
+    parser.add_argument("--drop", action="store_true", help="delete every cached data set")
     args = parser.parse_args(argv)
 
     async def run() -> None:
+        if args.drop:
+            await drop_cached()
+            return
         for kind in kinds(args.database):
             dataset = await ensure(kind, args.responses, fresh=args.fresh)
             print(f"{dataset.description}: {dataset.describe()}")
