@@ -3,27 +3,22 @@ the same response. Every tap is checked (known prompt, its recipient, not expire
 message) before anything is written."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlmodel import col, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.context import Icx
 from core.departments import Department, Service
 from core.domain import PromptStatus
 from core.i18n import negotiate
 from core.metrics import tap_recorded
-from storage import aggregates
-from storage.models import OptOut, Prompt, Response
-from storage.upsert import insert_for
+from storage import aggregates, tap_rows
+from storage.tap_rows import PromptRow, TapRows
 
 COMMENT_MAX = 3000
 TAPPABLE = (PromptStatus.SENT, PromptStatus.ANSWERED)
-
-# Writes a tap's change inside the tap's transaction; returns a refusal, or None when written.
-Writer = Callable[[AsyncSession, Prompt, datetime], Awaitable["TapResult | None"]]
 
 
 class TapResult(StrEnum):
@@ -34,6 +29,11 @@ class TapResult(StrEnum):
     SUPERSEDED = "superseded"  # a tap on a copy of the message that is no longer current
     NEEDS_SATISFACTION = "needs_satisfaction"
     INVALID = "invalid"
+
+
+# Writes a tap's change inside the tap's transaction: the rows as they are now, or a refusal.
+Written = TapRows | TapResult
+Writer = Callable[[AsyncConnection, TapRows, datetime], Awaitable[Written]]
 
 
 @dataclass(frozen=True)
@@ -100,31 +100,13 @@ class Answers:
         if not 1 <= value <= 5:
             return TapOutcome(TapResult.INVALID)
 
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
-            assert prompt.recipient_key is not None
-            insert = insert_for(self._icx.db.dialect, Response).values(
-                prompt_id=prompt.id,
-                department=prompt.department,
-                service=prompt.service,
-                segment=prompt.segment,
-                respondent_key=prompt.recipient_key,
-                satisfaction=value,
-                reasons=[],
-                external_customer=False,
-                contact_consent=False,
-                answered_at=now,
-                updated_at=now,
-            )
-            await session.exec(
-                insert.on_conflict_do_update(
-                    index_elements=["prompt_id"], set_={"satisfaction": value, "updated_at": now}
-                )
-            )
+        async def write(connection: AsyncConnection, rows: TapRows, now: datetime) -> Written:
+            prompt = rows.prompt
+            response = await tap_rows.answer(connection, prompt, value, now)
             if prompt.status != PromptStatus.ANSWERED:
-                prompt.status = PromptStatus.ANSWERED
-                prompt.answered_at = now
-                session.add(prompt)
-            return None
+                await tap_rows.mark_answered(connection, prompt.id, PromptStatus.ANSWERED, now)
+                prompt = replace(prompt, status=PromptStatus.ANSWERED, answered_at=now)
+            return replace(rows, prompt=prompt, response=response)
 
         return await self._tap(tap, write, counted=True)
 
@@ -133,8 +115,8 @@ class Answers:
             return TapOutcome(TapResult.INVALID)
         return await self._update_response(tap, counted=True, effort=value)
 
-    def _known_reasons(self, keys: list[str]) -> Callable[[Prompt], bool]:
-        def allowed(prompt: Prompt) -> bool:
+    def _known_reasons(self, keys: list[str]) -> Callable[[PromptRow], bool]:
+        def allowed(prompt: PromptRow) -> bool:
             department = self._icx.company.department(prompt.department)
             known = {r.key for r in department.effective_reasons} if department else set()
             return set(keys) <= known and len(set(keys)) == len(keys)
@@ -172,46 +154,39 @@ class Answers:
     async def snooze(self, tap: Tap) -> TapOutcome:
         days = self._icx.company.policy.snooze_days
 
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
-            assert prompt.recipient_key is not None
+        async def write(connection: AsyncConnection, rows: TapRows, now: datetime) -> Written:
+            assert rows.prompt.recipient_key is not None
             until = now + timedelta(days=days)
-            insert = insert_for(self._icx.db.dialect, OptOut).values(
-                respondent_key=prompt.recipient_key, until=until, created_at=now
-            )
-            await session.exec(
-                insert.on_conflict_do_update(
-                    index_elements=["respondent_key"], set_={"until": until}
-                )
-            )
-            return None
+            await tap_rows.snooze(connection, rows.prompt.recipient_key, until, now)
+            return replace(rows, snoozed_until=until)
 
         return await self._tap(tap, write)
 
     async def current(self, tap: Tap) -> TapOutcome:
         """Checks a tap and returns the prompt's state without writing (e.g. to open a form)."""
 
-        async def nothing(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
-            return None
+        async def nothing(connection: AsyncConnection, rows: TapRows, now: datetime) -> Written:
+            return rows
 
         return await self._tap(tap, nothing)
 
     async def _update_response(
         self,
         tap: Tap,
-        valid: Callable[[Prompt], bool] = lambda _: True,
+        valid: Callable[[PromptRow], bool] = lambda _: True,
         counted: bool = False,
         **values: object,
     ) -> TapOutcome:
-        async def write(session: AsyncSession, prompt: Prompt, now: datetime) -> TapResult | None:
-            if not valid(prompt):
+        async def write(connection: AsyncConnection, rows: TapRows, now: datetime) -> Written:
+            if not valid(rows.prompt):
                 return TapResult.INVALID
-            result = await session.exec(
-                update(Response)
-                .where(col(Response.prompt_id) == prompt.id)
-                .values(updated_at=now, **values)
+            response = await tap_rows.update_response(
+                connection, rows.prompt.id, {"updated_at": now, **values}
             )
-            # No row yet: the one-tap satisfaction answer has to come first.
-            return None if result.rowcount else TapResult.NEEDS_SATISFACTION  # type: ignore[attr-defined]
+            # No response yet: the one-tap satisfaction answer has to come first.
+            if response is None:
+                return TapResult.NEEDS_SATISFACTION
+            return replace(rows, response=response)
 
         return await self._tap(tap, write, counted)
 
@@ -219,30 +194,26 @@ class Answers:
         """Checks and writes one tap in one transaction. `counted`: the write may change what
         the scores count (satisfaction, effort), kept as running sums in the same transaction."""
         now = self._icx.clock()
-        async with self._icx.db.transaction() as session:
+        async with self._icx.db.connection() as connection:
             if counted:
                 # Locked first, so the values the sums change from stay true until commit.
-                prompt, before = await aggregates.locked_prompt(session, tap.prompt_id)
-            else:
-                prompt, before = await session.get(Prompt, tap.prompt_id), None
-            refusal = self._refusal(tap, prompt, now)
+                await tap_rows.lock(connection, tap.prompt_id)
+            rows = await tap_rows.read(connection, tap.prompt_id)
+            refusal = self._refusal(tap, rows.prompt if rows else None, now)
             if refusal is not None:
                 return TapOutcome(refusal)
-            assert prompt is not None
-            refused = await write(session, prompt, now)
-            if refused is not None:
-                return TapOutcome(refused)
-            response = (
-                await session.exec(select(Response).where(Response.prompt_id == prompt.id))
-            ).first()
+            assert rows is not None
+            written = await write(connection, rows, now)
+            if isinstance(written, TapResult):
+                return TapOutcome(written)
             if counted:
-                after = aggregates.contribution_of(prompt, response)
-                await aggregates.record(session, before, after)
-            state = await self._state(session, prompt, response)
+                before = aggregates.contribution_of(rows.prompt, rows.response)
+                after = aggregates.contribution_of(written.prompt, written.response)
+                await aggregates.record(connection, before, after)
         tap_recorded(tap.platform)
-        return TapOutcome(TapResult.RECORDED, state)
+        return TapOutcome(TapResult.RECORDED, self._state(written))
 
-    def _refusal(self, tap: Tap, prompt: Prompt | None, now: datetime) -> TapResult | None:
+    def _refusal(self, tap: Tap, prompt: PromptRow | None, now: datetime) -> TapResult | None:
         if prompt is None or prompt.platform != tap.platform:
             return TapResult.UNKNOWN
         # Checked before anything else about the prompt, so a stranger learns nothing of it.
@@ -259,16 +230,10 @@ class Answers:
         )
         return TapResult.SUPERSEDED if stale else None
 
-    async def _state(
-        self, session: AsyncSession, prompt: Prompt, response: Response | None
-    ) -> PromptState:
+    def _state(self, rows: TapRows) -> PromptState:
+        prompt, response, snoozed = rows.prompt, rows.response, rows.snoozed_until
         department = self._icx.company.department(prompt.department)
         assert department is not None, f"department {prompt.department} left the configuration"
-        snoozed = (
-            await session.exec(
-                select(OptOut.until).where(OptOut.respondent_key == prompt.recipient_key)
-            )
-        ).first()
         base = PromptState(
             prompt_id=prompt.id,
             department=department,
@@ -280,14 +245,12 @@ class Answers:
         )
         if response is None:
             return base
-        return PromptState(
-            **{
-                **base.__dict__,
-                "satisfaction": response.satisfaction,
-                "effort": response.effort,
-                "reasons": tuple(response.reasons),
-                "comment": response.comment,
-                "external_customer": response.external_customer,
-                "contact_consent": response.contact_consent,
-            }
+        return replace(
+            base,
+            satisfaction=response.satisfaction,
+            effort=response.effort,
+            reasons=tuple(response.reasons),
+            comment=response.comment,
+            external_customer=response.external_customer,
+            contact_consent=response.contact_consent,
         )

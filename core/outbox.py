@@ -370,18 +370,23 @@ class _Finisher:
             )
 
         async def record() -> int:
-            async with self._icx.db.transaction() as session:
-                result = await session.exec(
-                    update(Prompt)
-                    .where(
-                        col(Prompt.id) == self._prompt_id, col(Prompt.lease_until) == self._lease
+            async with self._icx.db.connection() as connection:
+                updated = (
+                    await connection.execute(
+                        update(Prompt)
+                        .where(
+                            col(Prompt.id) == self._prompt_id,
+                            col(Prompt.lease_until) == self._lease,
+                        )
+                        .values(**changes)
+                        .returning(col(Prompt.department))
                     )
-                    .values(**changes)
-                )
-                if result.rowcount == 1 and values.get("sent_at") is not None:  # type: ignore[attr-defined]
+                ).all()
+                sent_at = values.get("sent_at")
+                if len(updated) == 1 and isinstance(sent_at, datetime):
                     # Counted as delivered in the same transaction, for the scores' daily sums.
-                    await aggregates.prompt_sent(session, self._prompt_id)
-            return int(result.rowcount)  # type: ignore[attr-defined]
+                    await aggregates.prompt_sent(connection, updated[0].department, sent_at)
+            return len(updated)
 
         # A database restart between the send and this write would leave the row leased, and
         # the sender that takes it over after the lease would deliver the prompt a second time:

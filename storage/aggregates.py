@@ -17,11 +17,13 @@ theirs first (`forget_contributions`).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -132,27 +134,39 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + CHUNK]
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+Target = AsyncSession | AsyncConnection
+
+
+async def _connection(target: Target) -> AsyncConnection:
+    """The statements here run on the connection itself; a session's pending changes are
+    written first, so that they are what is read and counted."""
+    if isinstance(target, AsyncConnection):
+        return target
+    await target.flush()
+    return await target.connection()
 
 
 async def _read(
-    session: AsyncSession, prompt_ids: Sequence[str], *, lock: bool
+    connection: AsyncConnection, prompt_ids: Sequence[str], *, lock: bool
 ) -> dict[str, Contribution]:
     found: dict[str, Contribution] = {}
-    postgres = _dialect(session) == "postgresql"
+    postgres = connection.dialect.name == "postgresql"
     for chunk in _chunks(sorted(set(prompt_ids))):
         if lock and postgres:
             # Locked apart from the read below: a locking read that waited returns the locked
             # row as it is now, but the rows joined to it as they were when it began.
-            await session.exec(
+            await connection.execute(
                 select(Prompt.id)
                 .where(col(Prompt.id).in_(chunk))
                 .order_by(col(Prompt.id))  # one order everywhere: lockers cannot deadlock
                 .with_for_update()
             )
         elif lock:
-            await _sqlite_write_lock(session, chunk)
+            # A write takes SQLite's one write lock, held until commit: everything read after
+            # it is current (a plain read there runs outside the transaction).
+            await connection.execute(
+                update(Prompt).where(col(Prompt.id).in_(chunk)).values(status=Prompt.status)
+            )
         query = (
             select(
                 Prompt.id,
@@ -167,7 +181,7 @@ async def _read(
             .outerjoin(Response, col(Response.prompt_id) == Prompt.id)
             .where(col(Prompt.id).in_(chunk))
         )
-        for row in (await session.exec(query)).all():
+        for row in (await connection.execute(query)).all():
             prompt_id, department, sent_at, answered_at, r_department, r_at, sat, effort = row
             found[prompt_id] = Contribution(
                 department, sent_at, answered_at is not None, r_department, r_at, sat, effort
@@ -175,8 +189,16 @@ async def _read(
     return found
 
 
+class CountedPrompt(Protocol):
+    """What of a prompt is counted: a Prompt, or a row of at least these columns."""
+
+    department: str
+    sent_at: datetime | None
+    answered_at: datetime | None
+
+
 class CountedResponse(Protocol):
-    """What of a response is counted: a Response, or a row of just these columns."""
+    """What of a response is counted: a Response, or a row of at least these columns."""
 
     department: str
     answered_at: datetime
@@ -184,7 +206,7 @@ class CountedResponse(Protocol):
     effort: int | None
 
 
-def contribution_of(prompt: Prompt, response: CountedResponse | None) -> Contribution:
+def contribution_of(prompt: CountedPrompt, response: CountedResponse | None) -> Contribution:
     if response is None:
         return Contribution(prompt.department, prompt.sent_at, prompt.answered_at is not None)
     return Contribution(
@@ -198,98 +220,66 @@ def contribution_of(prompt: Prompt, response: CountedResponse | None) -> Contrib
     )
 
 
-async def locked_prompt(
-    session: AsyncSession, prompt_id: str
-) -> tuple[Prompt | None, Contribution | None]:
-    """The prompt, locked until the transaction ends, and what it and its response count for
-    now. Take it before reading or changing anything the prompt counts for."""
-    if _dialect(session) == "postgresql":
-        # Only the prompt in the locking read: one that waited gets the row as it is now, but
-        # rows joined to it as they were when it began. The response is read after.
-        prompt = await session.get(Prompt, prompt_id, with_for_update=True)
-    else:
-        await _sqlite_write_lock(session, [prompt_id])
-        prompt = await session.get(Prompt, prompt_id)
-    if prompt is None:
-        return None, None
-    response = (
-        await session.exec(
-            select(
-                Response.department, Response.answered_at, Response.satisfaction, Response.effort
-            ).where(Response.prompt_id == prompt_id)
-        )
-    ).first()
-    return prompt, contribution_of(prompt, response)
-
-
-async def _sqlite_write_lock(session: AsyncSession, prompt_ids: Sequence[str]) -> None:
-    """A write takes SQLite's one write lock, held until commit: everything read after it is
-    current (a plain read there runs outside the transaction, and may be overtaken)."""
-    await session.exec(
-        update(Prompt)
-        .where(col(Prompt.id).in_(prompt_ids))
-        .values(status=Prompt.status)
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def add(session: AsyncSession, delta: Mapping[Key, Counts]) -> None:
+async def add(target: Target, delta: Mapping[Key, Counts]) -> None:
     """Adds a change to score_day and score_month, creating the days and months it reaches.
     Rows are locked in one order everywhere (days, then months, each sorted): two transactions
     adding to the same rows wait for each other instead of deadlocking."""
-    await _upsert(session, ScoreDay, "day", delta)
-    await _upsert(session, ScoreMonth, "month", by_month(delta))
+    connection = await _connection(target)
+    await _upsert(connection, ScoreDay, "day", delta)
+    await _upsert(connection, ScoreMonth, "month", by_month(delta))
+
+
+@cache
+def _adding(dialect: str, model: Any, unit: str) -> Any:
+    """One statement per table, compiled once: the rows come as parameters."""
+    insert = insert_for(dialect, model)
+    table = model.__table__.c
+    return insert.on_conflict_do_update(
+        index_elements=["department", unit],
+        set_={name: table[name] + insert.excluded[name] for name in COLUMNS},
+    )
 
 
 async def _upsert(
-    session: AsyncSession, model: Any, unit: str, delta: Mapping[Key, Counts]
+    connection: AsyncConnection, model: Any, unit: str, delta: Mapping[Key, Counts]
 ) -> None:
     rows = [
         {"department": department, unit: when, **dict(zip(COLUMNS, counts.values(), strict=True))}
         for (department, when), counts in sorted(delta.items())
         if counts
     ]
-    if not rows:
-        return
-    insert = insert_for(_dialect(session), model).values(rows)
-    table = model.__table__.c
-    await session.exec(
-        insert.on_conflict_do_update(
-            index_elements=["department", unit],
-            set_={name: table[name] + insert.excluded[name] for name in COLUMNS},
-        )
-    )
+    if rows:
+        statement = _adding(connection.dialect.name, model, unit)
+        await connection.execute(statement, rows[0] if len(rows) == 1 else rows)
 
 
-async def record(
-    session: AsyncSession, before: Contribution | None, after: Contribution | None
-) -> None:
-    """Counts the change from `before` (from locked_prompt, in this transaction) to `after`."""
-    await add(session, change([before] if before else [], [after] if after else []))
+async def record(target: Target, before: Contribution | None, after: Contribution | None) -> None:
+    """Counts the change from `before` (read under the prompt's lock, in this transaction) to
+    `after`."""
+    await add(target, change([before] if before else [], [after] if after else []))
 
 
-async def prompt_sent(session: AsyncSession, prompt_id: str) -> None:
+async def prompt_sent(target: Target, department: str, sent_at: datetime) -> None:
     """Counts a delivery, in the transaction that set the prompt's sent_at. Only a pending
     prompt is delivered, once (its claim's conditional update is what holds the row now), and a
     pending prompt has never been sent and has no answer: before it, it counted for nothing."""
-    after = (await _read(session, [prompt_id], lock=False)).get(prompt_id)
-    if after is not None:
-        await add(session, change([replace(after, sent_at=None)], [after]))
+    await add(target, {(department, utc_day(sent_at)): Counts(delivered=1)})
 
 
-async def forget_contributions(session: AsyncSession, prompt_ids: list[str]) -> None:
+async def forget_contributions(target: Target, prompt_ids: list[str]) -> None:
     """Subtracts exactly what these prompts and their responses count for, in the transaction
     that then deletes them: the prompts stay locked until it commits."""
-    found = await _read(session, prompt_ids, lock=True)
-    await add(session, change(found.values(), []))
+    connection = await _connection(target)
+    found = await _read(connection, prompt_ids, lock=True)
+    await add(connection, change(found.values(), []))
 
 
-async def count_contributions(session: AsyncSession, prompt_ids: list[str]) -> None:
+async def count_contributions(target: Target, prompt_ids: list[str]) -> None:
     """Adds what these prompts and their responses count for: for rows written without going
     through the tap and delivery paths (imports, test fixtures), which must not be counted yet."""
-    await session.flush()
-    found = await _read(session, prompt_ids, lock=True)
-    await add(session, change([], found.values()))
+    connection = await _connection(target)
+    found = await _read(connection, prompt_ids, lock=True)
+    await add(connection, change([], found.values()))
 
 
 async def stored(session: AsyncSession) -> dict[Key, Counts]:

@@ -1,12 +1,18 @@
 """Engine and session creation for SQLite (WAL) and PostgreSQL through one code path."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _ASYNC_DRIVERS = {
@@ -69,6 +75,39 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(target, **kwargs)
 
 
+class WriteTurns:
+    """SQLite has one writer at a time. Writers of one process that find the database locked
+    wait in SQLite's busy handler, which sleeps in steps of up to 100 ms and gives up with
+    "database is locked" after busy_timeout; taking turns here first, in arrival order, leaves
+    the handler to writers in other processes (the CLI, a second server). Re-entered by the
+    task that holds it, so a transaction opened inside another one behaves as without it."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            yield
+            return
+        async with self._lock:
+            self._holder = task
+            try:
+                yield
+            finally:
+                self._holder = None
+
+
+class _NoTurns:
+    """PostgreSQL writers lock rows, not the database: nothing to take turns for."""
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        yield
+
+
 class Database:
     """The engine plus a session factory; one per process."""
 
@@ -78,6 +117,7 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
+        self._writers = WriteTurns() if self.dialect == "sqlite" else _NoTurns()
 
     @property
     def dialect(self) -> str:
@@ -91,8 +131,15 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits at the end of the block, or rolls back on error."""
-        async with self._sessions() as session, session.begin():
+        async with self._writers.turn(), self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """Like transaction(), for SQL statements without the ORM: a hot path's few statements
+        cost about half as much CPU this way."""
+        async with self._writers.turn(), self.engine.begin() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()
