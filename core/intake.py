@@ -18,6 +18,7 @@ from core.context import Icx
 from core.domain import PromptStatus, SkipReason
 from core.policy import throttle_reason
 from core.ports import Person
+from storage.inserts import insert_row
 from storage.locks import lock_for_transaction
 from storage.models import Interaction, Prompt
 
@@ -197,9 +198,9 @@ async def _insert(
     # the weekly budget: the check and the insert take turns per person, in this process and
     # (PostgreSQL) across replicas.
     turn = icx.person_locks.hold(key) if key is not None else nullcontext()
-    async with turn, icx.db.transaction() as session:
+    async with turn, icx.db.connection() as connection:
         if key is not None:
-            await lock_for_transaction(session, icx.db.dialect, key)
+            await lock_for_transaction(connection, icx.db.dialect, key)
         reason: SkipReason | None
         if requester is None:
             reason = _not_found_reason(icx, request.requester)
@@ -211,7 +212,7 @@ async def _insert(
             reason = SkipReason.REQUESTER_IS_PROVIDER
         else:
             assert key is not None
-            reason = await throttle_reason(session, policy, key, department.key, now)
+            reason = await throttle_reason(connection, policy, key, department.key, now)
         interaction = Interaction(
             department=department.key,
             service=request.service,
@@ -222,9 +223,7 @@ async def _insert(
             occurred_at=request.occurred_at or now,
             created_at=now,
         )
-        session.add(interaction)
-        await session.flush()
-        assert interaction.id is not None
+        interaction.id = await insert_row(connection, interaction, returning="id")
         scheduled = reason is None and requester is not None
         prompt = Prompt(
             id=uuid.uuid4().hex,
@@ -246,7 +245,8 @@ async def _insert(
             created_at=now,
             expires_at=now + policy.expiry,
         )
-        session.add(prompt)
+        await insert_row(connection, prompt)
+    assert interaction.id is not None
     return IntakeOutcome(
         interaction.id, True, prompt.id, "scheduled" if scheduled else "skipped", reason
     )

@@ -2,49 +2,71 @@
 
 from datetime import datetime, timedelta
 
-from sqlmodel import col, func, select
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.departments import Policy
 from core.domain import ASKING_STATUSES, SkipReason
+from storage.db import connection_of
 from storage.models import OptOut, Prompt
 
 WEEK = timedelta(days=7)
 
 
-async def opted_out(session: AsyncSession, respondent_key: str, now: datetime) -> bool:
-    found = await session.exec(
-        select(OptOut.respondent_key).where(
-            OptOut.respondent_key == respondent_key, col(OptOut.until) > now
-        )
-    )
-    return found.first() is not None
+# Opt-out, asked in this department since the cooldown began, asked anywhere this week: one
+# statement built once, since every intake asks it.
+_ASKING = [s.value for s in ASKING_STATUSES]
+_PROMPT = Prompt.__table__  # type: ignore[attr-defined]
+_OPT_OUT = OptOut.__table__  # type: ignore[attr-defined]
 
 
-async def _asked_since(
-    session: AsyncSession, respondent_key: str, since: datetime, department: str | None = None
-) -> int:
-    query = select(func.count()).where(
-        Prompt.recipient_key == respondent_key,
-        col(Prompt.created_at) > since,
-        col(Prompt.status).in_([s.value for s in ASKING_STATUSES]),
+def _asked_since(since: str, *, in_department: bool) -> sa.ScalarSelect[int]:
+    query = sa.select(sa.func.count()).where(
+        _PROMPT.c.recipient_key == sa.bindparam("key"),
+        _PROMPT.c.created_at > sa.bindparam(since, type_=_PROMPT.c.created_at.type),
+        _PROMPT.c.status.in_(_ASKING),
     )
-    if department is not None:
-        query = query.where(Prompt.department == department)
-    return (await session.exec(query)).one()
+    if in_department:
+        query = query.where(_PROMPT.c.department == sa.bindparam("department"))
+    return query.scalar_subquery()
+
+
+_THROTTLE = sa.select(
+    sa.exists().where(
+        _OPT_OUT.c.respondent_key == sa.bindparam("key"),
+        _OPT_OUT.c.until > sa.bindparam("now", type_=_OPT_OUT.c.until.type),
+    ),
+    _asked_since("cooldown_began", in_department=True),
+    _asked_since("week_began", in_department=False),
+)
 
 
 async def throttle_reason(
-    session: AsyncSession, policy: Policy, respondent_key: str, department: str, now: datetime
+    target: AsyncSession | AsyncConnection,
+    policy: Policy,
+    respondent_key: str,
+    department: str,
+    now: datetime,
 ) -> SkipReason | None:
     """Opt-out, then the per-department cooldown, then the company-wide weekly budget."""
-    if await opted_out(session, respondent_key, now):
+    connection = await connection_of(target)
+    opted_out, in_cooldown, this_week = (
+        await connection.execute(
+            _THROTTLE,
+            {
+                "key": respondent_key,
+                "department": department,
+                "now": now,
+                "cooldown_began": now - timedelta(days=policy.cooldown_days),
+                "week_began": now - WEEK,
+            },
+        )
+    ).one()
+    if opted_out:
         return SkipReason.OPTED_OUT
-    cooldown = timedelta(days=policy.cooldown_days)
-    if policy.cooldown_days and await _asked_since(
-        session, respondent_key, now - cooldown, department
-    ):
+    if policy.cooldown_days and in_cooldown:
         return SkipReason.COOLDOWN
-    if await _asked_since(session, respondent_key, now - WEEK) >= policy.weekly_budget:
+    if this_week >= policy.weekly_budget:
         return SkipReason.WEEKLY_BUDGET
     return None

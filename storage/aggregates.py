@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import connection_of
 from storage.models import Prompt, Response, ScoreDay, ScoreMonth
 from storage.upsert import insert_for
 
@@ -137,15 +138,6 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 Target = AsyncSession | AsyncConnection
 
 
-async def _connection(target: Target) -> AsyncConnection:
-    """The statements here run on the connection itself; a session's pending changes are
-    written first, so that they are what is read and counted."""
-    if isinstance(target, AsyncConnection):
-        return target
-    await target.flush()
-    return await target.connection()
-
-
 async def _read(
     connection: AsyncConnection, prompt_ids: Sequence[str], *, lock: bool
 ) -> dict[str, Contribution]:
@@ -224,7 +216,7 @@ async def add(target: Target, delta: Mapping[Key, Counts]) -> None:
     """Adds a change to score_day and score_month, creating the days and months it reaches.
     Rows are locked in one order everywhere (days, then months, each sorted): two transactions
     adding to the same rows wait for each other instead of deadlocking."""
-    connection = await _connection(target)
+    connection = await connection_of(target)
     await _upsert(connection, ScoreDay, "day", delta)
     await _upsert(connection, ScoreMonth, "month", by_month(delta))
 
@@ -269,7 +261,7 @@ async def prompt_sent(target: Target, department: str, sent_at: datetime) -> Non
 async def forget_contributions(target: Target, prompt_ids: list[str]) -> None:
     """Subtracts exactly what these prompts and their responses count for, in the transaction
     that then deletes them: the prompts stay locked until it commits."""
-    connection = await _connection(target)
+    connection = await connection_of(target)
     found = await _read(connection, prompt_ids, lock=True)
     await add(connection, change(found.values(), []))
 
@@ -277,7 +269,7 @@ async def forget_contributions(target: Target, prompt_ids: list[str]) -> None:
 async def count_contributions(target: Target, prompt_ids: list[str]) -> None:
     """Adds what these prompts and their responses count for: for rows written without going
     through the tap and delivery paths (imports, test fixtures), which must not be counted yet."""
-    connection = await _connection(target)
+    connection = await connection_of(target)
     found = await _read(connection, prompt_ids, lock=True)
     await add(connection, change([], found.values()))
 

@@ -32,6 +32,15 @@ POOL_TIMEOUT = 2.5
 COMMAND_TIMEOUT = 120.0
 
 
+async def connection_of(target: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """The connection under a session (its pending changes written first, so that statements
+    on the connection see them), or the connection itself."""
+    if isinstance(target, AsyncConnection):
+        return target
+    await target.flush()
+    return await target.connection()
+
+
 class UnsupportedDatabase(ValueError):
     pass
 
