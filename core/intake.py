@@ -9,10 +9,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, or_, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.context import Icx
 from core.domain import PromptStatus, SkipReason
@@ -136,21 +136,29 @@ def _provider_ref(provider: Person | None, ref: PersonIn | None) -> str | None:
     return ref.email if ref is not None else None
 
 
-async def _existing(session: AsyncSession, source: str, reference: str) -> IntakeOutcome | None:
-    row = (
-        await session.exec(
-            select(Interaction, Prompt)
-            .join(Prompt, Prompt.interaction_id == Interaction.id)  # type: ignore[arg-type]
-            .where(Interaction.source == source, Interaction.reference == reference)
-        )
-    ).first()
+_INTERACTION = Interaction.__table__  # type: ignore[attr-defined]
+_PROMPT = Prompt.__table__  # type: ignore[attr-defined]
+# Asked of every intake: built once.
+_EXISTING = (
+    sa.select(_INTERACTION.c.id, _PROMPT.c.id, _PROMPT.c.status, _PROMPT.c.skip_reason)
+    .join_from(_INTERACTION, _PROMPT, _PROMPT.c.interaction_id == _INTERACTION.c.id)
+    .where(
+        _INTERACTION.c.source == sa.bindparam("source"),
+        _INTERACTION.c.reference == sa.bindparam("reference"),
+    )
+)
+
+
+async def _existing(icx: Icx, source: str, reference: str) -> IntakeOutcome | None:
+    async with icx.db.engine.connect() as connection:
+        found = await connection.execute(_EXISTING, {"source": source, "reference": reference})
+        row = found.first()
     if row is None:
         return None
-    interaction, prompt = row
-    status = "scheduled" if prompt.status == PromptStatus.PENDING else prompt.status
-    reason = SkipReason(prompt.skip_reason) if prompt.skip_reason else None
-    assert interaction.id is not None
-    return IntakeOutcome(interaction.id, False, prompt.id, status, reason)
+    interaction_id, prompt_id, prompt_status, skip_reason = row
+    status = "scheduled" if prompt_status == PromptStatus.PENDING else prompt_status
+    reason = SkipReason(skip_reason) if skip_reason else None
+    return IntakeOutcome(interaction_id, False, prompt_id, status, reason)
 
 
 async def record_interaction(
@@ -159,8 +167,7 @@ async def record_interaction(
     """Records the interaction once per source+reference and schedules its prompt (not before
     `send_after`, when given: a grace period in which the trigger may still be withdrawn)."""
     _validate_against_company(icx, request)
-    async with icx.db.session() as session:
-        existing = await _existing(session, request.source, request.reference)
+    existing = await _existing(icx, request.source, request.reference)
     if existing is not None:
         return existing
 
@@ -172,8 +179,7 @@ async def record_interaction(
         outcome = await _insert(icx, request, requester, provider, now, send_after)
     except IntegrityError:
         # A concurrent post of the same source+reference won the race; answer with its result.
-        async with icx.db.session() as session:
-            existing = await _existing(session, request.source, request.reference)
+        existing = await _existing(icx, request.source, request.reference)
         if existing is None:
             raise
         return existing

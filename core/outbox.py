@@ -9,6 +9,7 @@ import logging
 import random
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import col, func, or_, select, update
 
 from core.context import Icx
@@ -341,6 +342,18 @@ class Outbox:
         )
 
 
+_PROMPT = Prompt.__table__  # type: ignore[attr-defined]
+# Built once (every delivery ends with it); the columns to set come with the parameters.
+_FINISH = (
+    update(_PROMPT)
+    .where(
+        _PROMPT.c.id == bindparam("target"),
+        _PROMPT.c.lease_until == bindparam("lease", type_=_PROMPT.c.lease_until.type),
+    )
+    .returning(_PROMPT.c.department)
+)
+
+
 class _Finisher:
     """Records the outcome of one claimed delivery, only while the claim is still ours: if the
     lease ran out and another sender took the row over, its outcome stands."""
@@ -373,13 +386,7 @@ class _Finisher:
             async with self._icx.db.connection() as connection:
                 updated = (
                     await connection.execute(
-                        update(Prompt)
-                        .where(
-                            col(Prompt.id) == self._prompt_id,
-                            col(Prompt.lease_until) == self._lease,
-                        )
-                        .values(**changes)
-                        .returning(col(Prompt.department))
+                        _FINISH, {**changes, "target": self._prompt_id, "lease": self._lease}
                     )
                 ).all()
                 sent_at = values.get("sent_at")
