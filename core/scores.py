@@ -2,7 +2,7 @@
 reporting minimum (GUIDE §4)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -13,25 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.departments import Company, Department
 from core.periods import Period, Window, window
 from core.stats import Change, Mean, Proportion, mean_interval, two_proportion_test, wilson
-from storage.aggregates import COLUMNS, EASY_FROM, SATISFIED_FROM
+from storage.aggregates import EASY_FROM, SATISFIED_FROM, Counts
 from storage.models import Prompt, Response
 from storage.sums import Span, period_sums
 
-
-@dataclass(frozen=True)
-class Tally:
-    responses: int = 0
-    satisfied: int = 0
-    effort_n: int = 0
-    effort_sum: int = 0
-    effort_squares: int = 0
-    easy: int = 0
-    delivered: int = 0
-    answered: int = 0
-
-
-# A Tally is read straight from the stored sums' columns.
-assert tuple(f.name for f in fields(Tally)) == COLUMNS
+# What a score counts is what the stored sums hold, column for column: one type for both.
+Tally = Counts
 
 
 @dataclass(frozen=True)
@@ -102,8 +89,7 @@ async def tallies_for(
     (storage.sums). `now`, when given, lets a period ending now be read more cheaply; the
     numbers are the same either way."""
     spans = [(Span(p.start, p.end, now), keys) for p, keys in requests]
-    sums = await period_sums(session, spans)
-    return [{key: Tally(*counts.values()) for key, counts in each.items()} for each in sums]
+    return await period_sums(session, spans)
 
 
 async def raw_tallies(
