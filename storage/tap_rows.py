@@ -169,6 +169,10 @@ async def update_response(
     connection: AsyncConnection, prompt_id: str, values: dict[str, object]
 ) -> ResponseRow | None:
     """Sets `values` on the prompt's response; None when it has none yet."""
+    # The statement sets whichever columns the parameters name: a misspelt one would be left out.
+    unknown = values.keys() - RESPONSE.c.keys()
+    if unknown:
+        raise ValueError(f"no such response columns: {sorted(unknown)}")
     row = (await connection.execute(_UPDATE_RESPONSE, {**values, "target": prompt_id})).first()
     return None if row is None else _response_row(row)
 
