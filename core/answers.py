@@ -197,7 +197,7 @@ class Answers:
         async with self._icx.db.connection() as connection:
             if counted:
                 # Locked first, so the values the sums change from stay true until commit.
-                await tap_rows.lock(connection, tap.prompt_id)
+                await tap_rows.lock(connection, [tap.prompt_id])
             rows = await tap_rows.read(connection, tap.prompt_id)
             refusal = self._refusal(tap, rows.prompt if rows else None, now)
             if refusal is not None:

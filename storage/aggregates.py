@@ -22,11 +22,11 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import tap_rows
 from storage.db import connection_of
 from storage.models import Prompt, Response, ScoreDay, ScoreMonth
 from storage.upsert import insert_for
@@ -142,23 +142,9 @@ async def _read(
     connection: AsyncConnection, prompt_ids: Sequence[str], *, lock: bool
 ) -> dict[str, Contribution]:
     found: dict[str, Contribution] = {}
-    postgres = connection.dialect.name == "postgresql"
     for chunk in _chunks(sorted(set(prompt_ids))):
-        if lock and postgres:
-            # Locked apart from the read below: a locking read that waited returns the locked
-            # row as it is now, but the rows joined to it as they were when it began.
-            await connection.execute(
-                select(Prompt.id)
-                .where(col(Prompt.id).in_(chunk))
-                .order_by(col(Prompt.id))  # one order everywhere: lockers cannot deadlock
-                .with_for_update()
-            )
-        elif lock:
-            # A write takes SQLite's one write lock, held until commit: everything read after
-            # it is current (a plain read there runs outside the transaction).
-            await connection.execute(
-                update(Prompt).where(col(Prompt.id).in_(chunk)).values(status=Prompt.status)
-            )
+        if lock:
+            await tap_rows.lock(connection, chunk)
         query = (
             select(
                 Prompt.id,

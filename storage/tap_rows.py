@@ -6,6 +6,7 @@ and the person's snooze, one write, and the score sums (storage.aggregates). Sta
 once are compiled once; the ORM would build, compile and track each of them on every tap.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -74,14 +75,15 @@ _READ = (
 )
 # SQLite: a write takes the database's one write lock, held until commit, so what is read
 # after it is current (a plain read there runs outside the transaction and may be overtaken).
-# PostgreSQL: the row alone, apart from the read, because a locking read that waited returns
-# the locked row as it is now but the rows joined to it as they were when it began.
+# PostgreSQL: the rows alone, apart from the read, because a locking read that waited returns
+# the locked rows as they are now but the rows joined to them as they were when it began; in
+# one order everywhere, so that lockers of several prompts cannot deadlock.
+_IDS = sa.bindparam("prompt_ids", expanding=True)
 _LOCK = {
-    "sqlite": sa.update(PROMPT)
-    .where(PROMPT.c.id == sa.bindparam("prompt_id"))
-    .values(status=PROMPT.c.status),
+    "sqlite": sa.update(PROMPT).where(PROMPT.c.id.in_(_IDS)).values(status=PROMPT.c.status),
     "postgresql": sa.select(PROMPT.c.id)
-    .where(PROMPT.c.id == sa.bindparam("prompt_id"))
+    .where(PROMPT.c.id.in_(_IDS))
+    .order_by(PROMPT.c.id)
     .with_for_update(),
 }
 _MARK_ANSWERED = (
@@ -97,10 +99,10 @@ _UPDATE_RESPONSE = (
 )
 
 
-async def lock(connection: AsyncConnection, prompt_id: str) -> None:
-    """Holds the prompt until the transaction ends: two taps on it take turns, each seeing what
-    the other wrote. Take it before reading what a tap changes or counts."""
-    await connection.execute(_LOCK[connection.dialect.name], {"prompt_id": prompt_id})
+async def lock(connection: AsyncConnection, prompt_ids: Sequence[str]) -> None:
+    """Holds the prompts until the transaction ends: two taps on one take turns, each seeing
+    what the other wrote. Take it before reading what a change changes or counts."""
+    await connection.execute(_LOCK[connection.dialect.name], {"prompt_ids": list(prompt_ids)})
 
 
 async def read(connection: AsyncConnection, prompt_id: str) -> TapRows | None:

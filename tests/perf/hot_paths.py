@@ -34,6 +34,7 @@ from tests.perf.scenario import context
 from tests.test_aggregates import BASE, Clock, Messenger, icx_on
 
 AT_ONCE = 16
+DELIVERY_LIMIT = 600.0  # seconds: a stuck outbox fails the run instead of hanging it
 
 
 class Directory:
@@ -66,8 +67,10 @@ async def deliver_all(icx: Icx, count: int) -> tuple[float, float]:
     outbox = Outbox(icx, {"slack": Messenger()}, concurrency=AT_ONCE)
     cpu, wall = time.process_time(), time.perf_counter()
     outbox.start()
-    sent = 0
+    sent, deadline = 0, time.monotonic() + DELIVERY_LIMIT
     while sent < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the outbox delivered {sent} of {count} in {DELIVERY_LIMIT:g} s")
         await asyncio.sleep(0.02)
         async with icx.db.session() as session:
             query = select(func.count()).where(col(Prompt.status) == "sent")
